@@ -1,0 +1,65 @@
+//! Database connection: PostgreSQL from `DATABASE_URL`, or the SQLite file in the data dir.
+//!
+//! Every statement is counted in `wavegate_db_statements_total`, which is how the tests
+//! and operators see that dataloaders keep a page's statement count flat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// The URL to connect to: `DATABASE_URL`, or `sqlite://<data dir>/wavegate.db`.
+pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
+    match &settings.database_url {
+        Some(url) => Ok(url.expose_secret().to_owned()),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "WAVEGATE_DATA_DIR: cannot create {}: {e}",
+                    settings.data_dir.display()
+                )
+            })?;
+            let path = settings.data_dir.join("wavegate.db");
+            Ok(format!("sqlite://{}?mode=rwc", path.display()))
+        }
+    }
+}
+
+/// Opens the pool, counting statements into `metrics` when given.
+pub async fn connect(
+    settings: &Settings,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<DatabaseConnection> {
+    let url = database_url(settings)?;
+    let sqlite = url.starts_with("sqlite:");
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(if sqlite { 8 } else { 32 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    let mut db = Database::connect(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
+    if sqlite {
+        // WAL lets readers proceed while one writer writes; the setting sticks to the file.
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    if let Some(metrics) = metrics {
+        db.set_metric_callback(move |_info| metrics.db_statements.inc());
+    }
+    Ok(db)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migration::Migrator::up(db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+}

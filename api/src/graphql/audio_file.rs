@@ -1,0 +1,419 @@
+//! `AudioFile`: the object type, its queries (`audioFile`, `audioFiles`) and its mutations
+//! (`uploadAudio`, `updateAudioFile`, `deleteAudioFile`).
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
+use chrono::{DateTime, Utc};
+use entity::audio_file;
+use entity::enums::{AudioStatus as DbStatus, JobStatus as DbJobStatus};
+
+use super::context::ContextExt;
+use super::job::ProcessingJob;
+use super::rendition::Rendition;
+use super::types::{
+    self, AudioStatus, Disposition, JobStatus, Long, PageInfo, PresignedUrl, Visibility,
+};
+use super::user::User;
+use crate::auth::access;
+use crate::error::{ApiError, ApiResult};
+use crate::service::audio_files::{self as files, FileFilter, FileOrder, FilePage};
+use crate::service::ingest;
+
+/// An uploaded audio file and its technical metadata.
+pub struct AudioFile(pub audio_file::Model);
+
+#[Object]
+impl AudioFile {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The user who uploaded the file.
+    async fn owner(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        let loaded = ctx
+            .request()?
+            .loaders
+            .users
+            .load_one(self.0.owner_id)
+            .await?;
+        loaded
+            .map(User)
+            .ok_or_else(|| ApiError::internal(format_args!("file {} has no owner row", self.0.id)))
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    /// The filename the file was uploaded under.
+    async fn original_filename(&self) -> &str {
+        &self.0.original_filename
+    }
+
+    async fn content_type(&self) -> &str {
+        &self.0.content_type
+    }
+
+    async fn size_bytes(&self) -> Long {
+        Long(self.0.size_bytes)
+    }
+
+    /// Lower-case hex SHA-256 of the bytes.
+    async fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+
+    async fn duration_ms(&self) -> Option<i32> {
+        self.0.duration_ms
+    }
+
+    async fn sample_rate(&self) -> Option<i32> {
+        self.0.sample_rate
+    }
+
+    async fn channels(&self) -> Option<i32> {
+        self.0.channels
+    }
+
+    async fn codec(&self) -> Option<&str> {
+        self.0.codec.as_deref()
+    }
+
+    /// Average bits per second.
+    async fn bitrate(&self) -> Option<i32> {
+        self.0.bitrate
+    }
+
+    async fn visibility(&self) -> Visibility {
+        self.0.visibility.into()
+    }
+
+    async fn status(&self) -> AudioStatus {
+        self.0.status.into()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// A presigned GET of the original bytes, valid for `expiresIn` seconds (1 to 604800);
+    /// `null` until the file is `READY`.
+    async fn download_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 900)] expires_in: i32,
+        #[graphql(default)] disposition: Disposition,
+    ) -> ApiResult<Option<PresignedUrl>> {
+        let expires = types::expires_in(expires_in)?;
+        if self.0.status != DbStatus::Ready {
+            return Ok(None);
+        }
+        let key = crate::storage::layout::original_key(&self.0.sha256);
+        let presigned = ctx.state()?.presigner.get(
+            &key,
+            expires,
+            &self.0.content_type,
+            disposition.into(),
+            &self.0.original_filename,
+        );
+        Ok(Some(presigned.into()))
+    }
+
+    /// Derived encodings, oldest first.
+    async fn renditions(&self, ctx: &Context<'_>) -> ApiResult<Vec<Rendition>> {
+        let rows = ctx
+            .request()?
+            .loaders
+            .renditions
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        let stem = crate::service::validate::default_title(&self.0.original_filename);
+        Ok(rows
+            .into_iter()
+            .map(|r| Rendition {
+                model: r,
+                file_stem: stem.clone(),
+            })
+            .collect())
+    }
+
+    /// Processing jobs, oldest first, optionally only those in `status`.
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<JobStatus>,
+    ) -> ApiResult<Vec<ProcessingJob>> {
+        let rows = ctx
+            .request()?
+            .loaders
+            .jobs
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        let wanted: Option<DbJobStatus> = status.map(Into::into);
+        Ok(rows
+            .into_iter()
+            .filter(|j| wanted.is_none_or(|s| j.status == s))
+            .map(ProcessingJob)
+            .collect())
+    }
+
+    /// The most recently created job.
+    async fn latest_job(&self, ctx: &Context<'_>) -> ApiResult<Option<ProcessingJob>> {
+        let rows = ctx
+            .request()?
+            .loaders
+            .jobs
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .max_by_key(|j| (j.created_at, j.id))
+            .map(ProcessingJob))
+    }
+}
+
+/// Orders of `audioFiles`.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum AudioFileOrder {
+    /// Newest first.
+    #[default]
+    CreatedAtDesc,
+    /// Oldest first.
+    CreatedAtAsc,
+    /// By title, A to Z.
+    TitleAsc,
+    /// Largest first.
+    SizeDesc,
+}
+
+impl From<AudioFileOrder> for FileOrder {
+    fn from(o: AudioFileOrder) -> Self {
+        match o {
+            AudioFileOrder::CreatedAtDesc => FileOrder::CreatedAtDesc,
+            AudioFileOrder::CreatedAtAsc => FileOrder::CreatedAtAsc,
+            AudioFileOrder::TitleAsc => FileOrder::TitleAsc,
+            AudioFileOrder::SizeDesc => FileOrder::SizeDesc,
+        }
+    }
+}
+
+/// Narrows `audioFiles`; every part is optional and they combine with AND.
+#[derive(InputObject, Debug, Default)]
+pub struct AudioFileFilter {
+    /// Only files of the user with this subject.
+    pub owner_subject: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub status: Option<AudioStatus>,
+    /// Case-insensitive part of the title (at most 200 characters).
+    pub title_contains: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+impl From<AudioFileFilter> for FileFilter {
+    fn from(f: AudioFileFilter) -> Self {
+        FileFilter {
+            owner_subject: f.owner_subject,
+            owner_id: None,
+            visibility: f.visibility.map(Into::into),
+            status: f.status.map(Into::into),
+            title_contains: f.title_contains,
+            created_after: f.created_after,
+            created_before: f.created_before,
+        }
+    }
+}
+
+/// An edge of a file listing.
+#[derive(SimpleObject)]
+pub struct AudioFileEdge {
+    /// Pass as `after` to continue after this file.
+    pub cursor: String,
+    pub node: AudioFile,
+}
+
+/// A page of files (Relay connection).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct AudioFileConnection {
+    pub edges: Vec<AudioFileEdge>,
+    pub page_info: PageInfo,
+    /// The listing's condition, for `totalCount`.
+    #[graphql(skip)]
+    pub page_condition: sea_orm::Condition,
+}
+
+#[ComplexObject]
+impl AudioFileConnection {
+    /// How many files the whole listing holds (one more statement, only when asked).
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<Long> {
+        let n = files::count(&ctx.state()?.db, self.page_condition.clone()).await?;
+        Ok(Long(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+}
+
+impl AudioFileConnection {
+    /// Wraps a page from the service.
+    pub fn from_page(page: FilePage, had_cursor: bool) -> Self {
+        let order = page.order;
+        let edges: Vec<AudioFileEdge> = page
+            .rows
+            .into_iter()
+            .map(|row| AudioFileEdge {
+                cursor: order.cursor(&row),
+                node: AudioFile(row),
+            })
+            .collect();
+        let page_info = PageInfo {
+            has_next_page: page.has_next,
+            has_previous_page: had_cursor,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Self {
+            edges,
+            page_info,
+            page_condition: page.condition,
+        }
+    }
+}
+
+/// Loads a file the caller may read, or `None` exactly as if it did not exist.
+pub async fn readable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<audio_file::Model>> {
+    let Some(id) = types::parse_id(id) else {
+        return Err(ApiError::bad_input("id is not a valid audio file id"));
+    };
+    let request = ctx.request()?;
+    let file = request.loaders.files.load_one(id).await?;
+    Ok(file.filter(|f| access::can_read_by_id(&request.caller, f)))
+}
+
+/// Loads a file the caller may change: `NOT_FOUND` when it may not see it, `FORBIDDEN`
+/// when it may see but not change it.
+async fn writable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<audio_file::Model> {
+    let Some(uuid) = types::parse_id(id) else {
+        return Err(ApiError::bad_input("id is not a valid audio file id"));
+    };
+    let caller = &ctx.request()?.caller;
+    access::ensure_authenticated(caller)?;
+    let file = files::find(&ctx.state()?.db, uuid)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    access::ensure_write(caller, &file)?;
+    Ok(file)
+}
+
+/// Queries about files.
+#[derive(Default)]
+pub struct AudioFileQuery;
+
+#[Object]
+impl AudioFileQuery {
+    /// One file by id; `null` when it does not exist or the caller may not see it.
+    async fn audio_file(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<AudioFile>> {
+        Ok(readable_file(ctx, &id).await?.map(AudioFile))
+    }
+
+    /// Files the caller may see without knowing their id: its own and public ones (all
+    /// for an admin, public ones for anonymous callers). `first` is 0 to 100.
+    async fn audio_files(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        filter: Option<AudioFileFilter>,
+        #[graphql(default)] order_by: AudioFileOrder,
+    ) -> ApiResult<AudioFileConnection> {
+        let state = ctx.state()?;
+        let scope = access::list_scope(&ctx.request()?.caller);
+        let filter: FileFilter = filter.unwrap_or_default().into();
+        let page = files::list(
+            &state.db,
+            scope,
+            &filter,
+            order_by.into(),
+            first,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(AudioFileConnection::from_page(page, after.is_some()))
+    }
+}
+
+/// Changes to a file's editable fields; absent fields stay as they are.
+#[derive(InputObject, Debug)]
+pub struct UpdateAudioFileInput {
+    /// 1 to 200 characters, no control characters.
+    pub title: Option<String>,
+    pub visibility: Option<Visibility>,
+}
+
+/// Mutations of files.
+#[derive(Default)]
+pub struct AudioFileMutation;
+
+#[Object]
+impl AudioFileMutation {
+    /// Uploads a file through the gateway (GraphQL multipart request): hashed on the way,
+    /// stored once per content, `READY` when this returns.
+    async fn upload_audio(
+        &self,
+        ctx: &Context<'_>,
+        file: Upload,
+        title: Option<String>,
+        visibility: Option<Visibility>,
+    ) -> ApiResult<AudioFile> {
+        let state = ctx.state()?;
+        let owner = access::ensure_authenticated(&ctx.request()?.caller)?;
+        let value = file
+            .value(ctx)
+            .map_err(|_| ApiError::bad_input("file is not an uploaded file"))?;
+        let spooled = value.content.try_clone().map_err(ApiError::internal)?;
+        let upload = ingest::Upload {
+            file: spooled,
+            filename: &value.filename,
+            content_type: value.content_type.as_deref(),
+            title: title.as_deref(),
+            visibility: visibility.map_or(entity::enums::Visibility::Private, Into::into),
+        };
+        let limits = ingest::UploadLimits {
+            max_bytes: state.settings.max_upload_bytes,
+            quota_bytes: state.settings.default_quota_bytes,
+        };
+        let row =
+            ingest::store_upload(&state.db, &state.storage, owner.user_id, upload, limits).await?;
+        Ok(AudioFile(row))
+    }
+
+    /// Changes the title or visibility of a file the caller owns (or any, for an admin).
+    async fn update_audio_file(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateAudioFileInput,
+    ) -> ApiResult<AudioFile> {
+        let file = writable_file(ctx, &id).await?;
+        let row = files::update(
+            &ctx.state()?.db,
+            file,
+            input.title,
+            input.visibility.map(Into::into),
+        )
+        .await?;
+        Ok(AudioFile(row))
+    }
+
+    /// Deletes a file with its renditions and jobs; its bytes go once no file shares them.
+    async fn delete_audio_file(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let file = writable_file(ctx, &id).await?;
+        let state = ctx.state()?;
+        files::delete(&state.db, &state.storage, file).await?;
+        Ok(true)
+    }
+}

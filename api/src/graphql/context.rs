@@ -1,0 +1,39 @@
+//! What a request carries into resolvers.
+
+use async_graphql::Context;
+
+use super::loaders::Loaders;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Per-request data: who calls, and dataloaders whose caches live as long as the request.
+pub struct RequestContext {
+    /// The caller, resolved from the bearer token before execution.
+    pub caller: Caller,
+    /// Dataloaders of this request.
+    pub loaders: Loaders,
+}
+
+/// Reaching the shared state and the request's data from a resolver.
+///
+/// Both are always inserted by `http::graphql`; a missing one is a wiring bug, reported
+/// as `INTERNAL` rather than a panic.
+pub trait ContextExt {
+    /// Shared state of the instance.
+    fn state(&self) -> ApiResult<&AppState>;
+    /// Data of this request.
+    fn request(&self) -> ApiResult<&RequestContext>;
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> ApiResult<&AppState> {
+        self.data::<AppState>()
+            .map_err(|_| ApiError::internal("AppState missing from schema data"))
+    }
+
+    fn request(&self) -> ApiResult<&RequestContext> {
+        self.data::<RequestContext>()
+            .map_err(|_| ApiError::internal("RequestContext missing from request data"))
+    }
+}

@@ -1,0 +1,148 @@
+//! Dataloaders: every list a page touches becomes one batched statement per level.
+//!
+//! A page of 50 files with owners, renditions and jobs costs one statement for the page
+//! and one per loader, whatever the page size. The wait before a batch is
+//! `WAVEGATE_DATALOADER_DELAY_US` (0 by default): actix-web runs each worker on one
+//! thread, so every sibling field registers its key before the batch task first runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{audio_file, processing_job, rendition, user};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::service;
+
+/// Error type of the loaders: the `INTERNAL` error, shared by every waiting resolver.
+#[derive(Clone, Debug)]
+pub struct LoadError;
+
+impl From<ApiError> for LoadError {
+    fn from(_: ApiError) -> Self {
+        // The cause was logged where the `ApiError` was made.
+        LoadError
+    }
+}
+
+impl From<LoadError> for ApiError {
+    fn from(_: LoadError) -> Self {
+        ApiError::Internal
+    }
+}
+
+/// What each loader needs: the pool, and the batch-size histogram.
+#[derive(Clone)]
+pub struct Source {
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+}
+
+impl Source {
+    fn observe(&self, loader: &str, keys: usize) {
+        self.metrics
+            .dataloader_batch
+            .with_label_values(&[loader])
+            .observe(keys as f64);
+    }
+}
+
+/// Users by id.
+pub struct UserLoader(Source);
+/// Files by id.
+pub struct FileLoader(Source);
+/// Renditions by file id.
+pub struct RenditionsLoader(Source);
+/// Jobs by file id.
+pub struct JobsLoader(Source);
+/// Stored bytes by user id.
+pub struct StorageUsedLoader(Source);
+
+impl Loader<Uuid> for UserLoader {
+    type Value = user::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.0.observe("users", keys.len());
+        let rows = service::users::by_ids(&self.0.db, keys).await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+impl Loader<Uuid> for FileLoader {
+    type Value = audio_file::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.0.observe("audio_files", keys.len());
+        let rows = service::audio_files::by_ids(&self.0.db, keys).await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+impl Loader<Uuid> for RenditionsLoader {
+    type Value = Vec<rendition::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.0.observe("renditions", keys.len());
+        Ok(service::renditions::by_files(&self.0.db, keys).await?)
+    }
+}
+
+impl Loader<Uuid> for JobsLoader {
+    type Value = Vec<processing_job::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.0.observe("jobs", keys.len());
+        Ok(service::jobs::by_files(&self.0.db, keys).await?)
+    }
+}
+
+impl Loader<Uuid> for StorageUsedLoader {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.0.observe("storage_used", keys.len());
+        Ok(service::users::storage_used(&self.0.db, keys)
+            .await?
+            .into_iter()
+            .collect())
+    }
+}
+
+/// The dataloaders of one request.
+pub struct Loaders {
+    pub users: DataLoader<UserLoader>,
+    pub files: DataLoader<FileLoader>,
+    pub renditions: DataLoader<RenditionsLoader>,
+    pub jobs: DataLoader<JobsLoader>,
+    pub storage_used: DataLoader<StorageUsedLoader>,
+}
+
+impl Loaders {
+    /// Fresh loaders (with empty per-request caches) over `db`.
+    pub fn new(
+        db: &DatabaseConnection,
+        metrics: &Arc<Metrics>,
+        delay: std::time::Duration,
+    ) -> Self {
+        let source = Source {
+            db: db.clone(),
+            metrics: metrics.clone(),
+        };
+        Self {
+            users: DataLoader::new(UserLoader(source.clone()), tokio::spawn).delay(delay),
+            files: DataLoader::new(FileLoader(source.clone()), tokio::spawn).delay(delay),
+            renditions: DataLoader::new(RenditionsLoader(source.clone()), tokio::spawn)
+                .delay(delay),
+            jobs: DataLoader::new(JobsLoader(source.clone()), tokio::spawn).delay(delay),
+            storage_used: DataLoader::new(StorageUsedLoader(source), tokio::spawn).delay(delay),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `User` and the `me` query.
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use entity::user;
+
+use super::audio_file::AudioFileConnection;
+use super::context::ContextExt;
+use super::types::{Long, Role};
+use crate::auth::access;
+use crate::error::ApiResult;
+use crate::service::audio_files::{self as files, FileFilter, FileOrder};
+
+/// A caller known by the subject of its token.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The `sub` claim: the user's id in the identity provider.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The role of the latest token seen for this user.
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// This user's files that the caller may see, newest first (`first` is 0 to 100).
+    async fn audio_files(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<AudioFileConnection> {
+        let scope = access::list_scope(&ctx.request()?.caller);
+        let filter = FileFilter {
+            owner_id: Some(self.0.id),
+            ..FileFilter::default()
+        };
+        let page = files::list(
+            &ctx.state()?.db,
+            scope,
+            &filter,
+            FileOrder::CreatedAtDesc,
+            first,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(AudioFileConnection::from_page(page, after.is_some()))
+    }
+
+    /// Bytes this user's files hold (ready or awaiting their bytes).
+    async fn storage_used_bytes(&self, ctx: &Context<'_>) -> ApiResult<Long> {
+        let used = ctx
+            .request()?
+            .loaders
+            .storage_used
+            .load_one(self.0.id)
+            .await?;
+        Ok(Long(used.unwrap_or(0)))
+    }
+
+    /// Bytes this user may hold; `null` means no limit.
+    async fn quota_bytes(&self, ctx: &Context<'_>) -> ApiResult<Option<Long>> {
+        Ok(self
+            .0
+            .quota_bytes
+            .or(ctx.state()?.settings.default_quota_bytes)
+            .map(Long))
+    }
+}
+
+/// Queries about the caller.
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The caller; `null` for anonymous callers.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        let Some(id) = ctx.request()?.caller.user_id() else {
+            return Ok(None);
+        };
+        Ok(ctx.request()?.loaders.users.load_one(id).await?.map(User))
+    }
+}

@@ -1,0 +1,23 @@
+//! Migrations of wavegate's database, for PostgreSQL and SQLite alike.
+//!
+//! `wavegate migrate` runs them, `wavegate serve` applies pending ones at start, and the
+//! `migration` binary of this crate makes them usable with `sea-orm-cli` too.
+//!
+//! # Layout
+//!
+//! - [`Migrator`]: the ordered list of migrations.
+//! - `m20261203_000001_create_core_tables`: users, blobs, audio files, renditions, jobs, logs.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261203_000001_create_core_tables;
+
+/// Every migration of wavegate, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261203_000001_create_core_tables::Migration)]
+    }
+}
