@@ -31,7 +31,8 @@
 //! | `WAVEGATE_MAX_UPLOAD_BYTES` | `5368709120` (5 GiB) | largest file accepted |
 //! | `WAVEGATE_JOB_LEASE_SECONDS` | `300` | lease of a claimed job |
 //! | `WAVEGATE_CACHE` | `on` | `off` turns every cache tier off |
-//! | `WAVEGATE_DATALOADER_DELAY_US` | `0` | how long a dataloader waits to gather a batch |
+//! | `WAVEGATE_DATALOADER_DELAY_US` | `250` | how long a dataloader waits to gather a batch |
+//! | `WAVEGATE_HTTP_WORKERS` | number of CPU cores | HTTP worker threads |
 //! | `WAVEGATE_LOG` | `info` | `tracing` filter (`wavegate=debug,info`) |
 //! | `WAVEGATE_LOG_FORMAT` | `text` | `text` or `json` |
 
@@ -75,6 +76,8 @@ pub struct Settings {
     pub cache_enabled: bool,
     /// How long dataloaders wait to gather keys before one batched query.
     pub dataloader_delay: Duration,
+    /// HTTP worker threads; `None` means one per CPU core.
+    pub http_workers: Option<usize>,
     /// `tracing` filter directives.
     pub log_filter: String,
     /// Whether log lines are JSON (for log shippers) or text (for people).
@@ -208,8 +211,9 @@ impl Settings {
             job_lease: Duration::from_secs(src.parse_or("WAVEGATE_JOB_LEASE_SECONDS", "300")?),
             cache_enabled: src.switch("WAVEGATE_CACHE", true)?,
             dataloader_delay: Duration::from_micros(
-                src.parse_or("WAVEGATE_DATALOADER_DELAY_US", "0")?,
+                src.parse_or("WAVEGATE_DATALOADER_DELAY_US", "250")?,
             ),
+            http_workers: src.parse_opt("WAVEGATE_HTTP_WORKERS")?,
             log_filter: src.get("WAVEGATE_LOG").unwrap_or("info").to_owned(),
             log_json: match src.get("WAVEGATE_LOG_FORMAT").unwrap_or("text") {
                 "text" => false,
@@ -251,6 +255,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "WAVEGATE_DEFAULT_QUOTA_BYTES",
                 "must not be negative",
+            ));
+        }
+        if self.http_workers.is_some_and(|w| w == 0 || w > 512) {
+            return Err(ConfigError::invalid(
+                "WAVEGATE_HTTP_WORKERS",
+                "between 1 and 512",
             ));
         }
         if self.dataloader_delay > Duration::from_millis(100) {

@@ -104,10 +104,11 @@ impl AudioFile {
     async fn download_url(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 900)] expires_in: i32,
-        #[graphql(default)] disposition: Disposition,
+        #[graphql(default = 900)] expires_in: Option<i32>,
+        #[graphql(default_with = "Some(Disposition::Inline)")] disposition: Option<Disposition>,
     ) -> ApiResult<Option<PresignedUrl>> {
-        let expires = types::expires_in(expires_in)?;
+        let expires = types::expires_in(expires_in.unwrap_or(types::DEFAULT_EXPIRES_IN))?;
+        let disposition = disposition.unwrap_or_default();
         if self.0.status != DbStatus::Ready {
             return Ok(None);
         }
@@ -325,11 +326,15 @@ impl AudioFileQuery {
     async fn audio_files(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
         filter: Option<AudioFileFilter>,
-        #[graphql(default)] order_by: AudioFileOrder,
+        #[graphql(default_with = "Some(AudioFileOrder::CreatedAtDesc)")] order_by: Option<
+            AudioFileOrder,
+        >,
     ) -> ApiResult<AudioFileConnection> {
+        let first = first.unwrap_or(files::DEFAULT_PAGE_SIZE);
+        let order_by = order_by.unwrap_or_default();
         let state = ctx.state()?;
         let scope = access::list_scope(&ctx.request()?.caller);
         let filter: FileFilter = filter.unwrap_or_default().into();

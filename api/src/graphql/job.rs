@@ -72,10 +72,11 @@ impl ProcessingJob {
     async fn logs(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(default = 100)] first: Option<i32>,
         after: Option<String>,
         min_level: Option<LogLevel>,
     ) -> ApiResult<ProcessingLogConnection> {
+        let first = first.unwrap_or(100);
         let after_id = match &after {
             None => None,
             Some(raw) => Some(

@@ -1,9 +1,13 @@
 //! Dataloaders: every list a page touches becomes one batched statement per level.
 //!
 //! A page of 50 files with owners, renditions and jobs costs one statement for the page
-//! and one per loader, whatever the page size. The wait before a batch is
-//! `WAVEGATE_DATALOADER_DELAY_US` (0 by default): actix-web runs each worker on one
-//! thread, so every sibling field registers its key before the batch task first runs.
+//! and one per loader, whatever the page size.
+//!
+//! The wait before a batch is `WAVEGATE_DATALOADER_DELAY_US` (250 µs by default, against
+//! async-graphql's 1 ms). It cannot be zero: async-graphql polls a long list through
+//! `FuturesUnordered`, which yields to the runtime every few items, and a batch task
+//! ready at once would run in that gap with two keys. `bench/dataloader-delay.sh`
+//! measures the cost of each setting per nesting level.
 
 use std::collections::HashMap;
 use std::sync::Arc;

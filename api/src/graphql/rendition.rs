@@ -54,10 +54,11 @@ impl Rendition {
     async fn download_url(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 900)] expires_in: i32,
-        #[graphql(default)] disposition: Disposition,
+        #[graphql(default = 900)] expires_in: Option<i32>,
+        #[graphql(default_with = "Some(Disposition::Inline)")] disposition: Option<Disposition>,
     ) -> ApiResult<Option<PresignedUrl>> {
-        let expires = types::expires_in(expires_in)?;
+        let expires = types::expires_in(expires_in.unwrap_or(types::DEFAULT_EXPIRES_IN))?;
+        let disposition = disposition.unwrap_or_default();
         let filename = format!("{}.{}", self.file_stem, self.model.format);
         let presigned = ctx.state()?.presigner.get(
             &self.model.object_key,

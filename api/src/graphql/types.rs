@@ -149,6 +149,9 @@ impl From<Presigned> for PresignedUrl {
     }
 }
 
+/// Lifetime of a presigned URL when the client names none, in seconds.
+pub const DEFAULT_EXPIRES_IN: i32 = 900;
+
 /// Checks a requested URL lifetime: 1 second to 7 days.
 pub fn expires_in(seconds: i32) -> ApiResult<std::time::Duration> {
     if seconds < 1 || i64::from(seconds) > presign::MAX_EXPIRES_SECONDS {

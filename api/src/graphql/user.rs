@@ -38,9 +38,10 @@ impl User {
     async fn audio_files(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<AudioFileConnection> {
+        let first = first.unwrap_or(files::DEFAULT_PAGE_SIZE);
         let scope = access::list_scope(&ctx.request()?.caller);
         let filter = FileFilter {
             owner_id: Some(self.0.id),

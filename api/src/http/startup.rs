@@ -124,6 +124,7 @@ fn serve(state: AppState) -> anyhow::Result<(SocketAddr, Server)> {
     let multipart = MultipartOptions::default()
         .max_num_files(1)
         .max_file_size(usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX));
+    let workers = state.settings.http_workers;
     let data = web::Data::new(state);
 
     let server = HttpServer::new(move || {
@@ -142,9 +143,14 @@ fn serve(state: AppState) -> anyhow::Result<(SocketAddr, Server)> {
             .route("/healthz", web::get().to(ops::healthz))
             .route("/readyz", web::get().to(ops::readyz))
             .route("/metrics", web::get().to(ops::metrics))
-    })
-    .bind(listen)
-    .map_err(|e| anyhow::anyhow!("WAVEGATE_LISTEN: cannot bind {listen}: {e}"))?;
+    });
+    let server = match workers {
+        Some(n) => server.workers(n),
+        None => server,
+    };
+    let server = server
+        .bind(listen)
+        .map_err(|e| anyhow::anyhow!("WAVEGATE_LISTEN: cannot bind {listen}: {e}"))?;
     let addr = server
         .addrs()
         .first()

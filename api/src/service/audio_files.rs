@@ -16,6 +16,9 @@ use crate::auth::access::ListScope;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Storage;
 
+/// Page size when the client names none.
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+
 /// Largest page a client may ask for.
 pub const MAX_PAGE_SIZE: i32 = 100;
 

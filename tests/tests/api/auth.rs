@@ -1,0 +1,134 @@
+//! Bearer tokens: valid ones create users on first sight; bad ones are refused, never
+//! treated as anonymous.
+
+use serde_json::json;
+use wavegate_tests::{TEST_SECRET, now, spawn_app};
+
+const ME: &str = "{ me { subject role } }";
+
+#[tokio::test]
+async fn a_valid_token_creates_the_user_on_first_sight() {
+    let app = spawn_app().await;
+    let token = app.token("carol@idp", "admin");
+
+    let data = app.query(Some(&token), ME, json!({})).await;
+
+    assert_eq!(data["me"], json!({"subject": "carol@idp", "role": "ADMIN"}));
+}
+
+#[tokio::test]
+async fn no_token_means_anonymous() {
+    let app = spawn_app().await;
+
+    let data = app.query(None, ME, json!({})).await;
+
+    assert!(data["me"].is_null());
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_as_unauthenticated() {
+    let app = spawn_app().await;
+    let other_key =
+        jsonwebtoken::EncodingKey::from_secret(b"another-secret-that-is-long-enough-too").unwrap();
+    let wrong_signature = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "eve", "exp": now() + 600}),
+        &other_key,
+    )
+    .unwrap();
+    let expired = app.sign(json!({"sub": "eve", "exp": now() - 3600}));
+    let without_exp = app.sign(json!({"sub": "eve"}));
+    let without_sub = app.sign(json!({"exp": now() + 600}));
+    let hs384 = {
+        let key = jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()).unwrap();
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS384);
+        jsonwebtoken::encode(&header, &json!({"sub": "eve", "exp": now() + 600}), &key).unwrap()
+    };
+    let alg_none = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims =
+            b64.encode(json!({"sub": "eve", "role": "admin", "exp": now() + 600}).to_string());
+        format!("{header}.{claims}.")
+    };
+
+    for (what, token) in [
+        ("wrong signature", wrong_signature),
+        ("expired", expired),
+        ("no exp", without_exp),
+        ("no sub", without_sub),
+        ("unpinned algorithm", hs384),
+        ("alg none", alg_none),
+        ("garbage", "not-a-jwt".to_owned()),
+    ] {
+        let (status, body) = app.post(Some(&token), ME, json!({})).await;
+
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{what}: {body}"
+        );
+        assert!(
+            body["data"].is_null(),
+            "{what}: no data for a refused token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_authorization_header_without_bearer_is_refused() {
+    let app = spawn_app().await;
+    let token = app.token("alice", "user");
+
+    let resp = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("Authorization", format!("Basic {token}"))
+        .json(&json!({"query": ME}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn the_role_is_read_from_a_configured_claim_path() {
+    let app = wavegate_tests::spawn_app_with(wavegate_tests::Options {
+        settings: vec![("WAVEGATE_JWT_ROLE_CLAIM", "realm_access.roles".into())],
+    })
+    .await;
+    let token = app.sign(json!({"sub": "kc-user", "exp": now() + 600, "realm_access": {"roles": ["offline", "admin"]}}));
+
+    let data = app.query(Some(&token), ME, json!({})).await;
+
+    assert_eq!(data["me"]["role"], "ADMIN");
+}
+
+#[tokio::test]
+async fn issuer_and_audience_are_checked_when_configured() {
+    let app = wavegate_tests::spawn_app_with(wavegate_tests::Options {
+        settings: vec![
+            ("WAVEGATE_JWT_ISSUER", "https://idp.example".into()),
+            ("WAVEGATE_JWT_AUDIENCE", "wavegate".into()),
+        ],
+    })
+    .await;
+    let good = app.sign(
+        json!({"sub": "a", "exp": now() + 600, "iss": "https://idp.example", "aud": "wavegate"}),
+    );
+    let wrong_iss = app.sign(
+        json!({"sub": "a", "exp": now() + 600, "iss": "https://evil.example", "aud": "wavegate"}),
+    );
+    let wrong_aud = app.sign(
+        json!({"sub": "a", "exp": now() + 600, "iss": "https://idp.example", "aud": "other"}),
+    );
+
+    assert_eq!(
+        app.query(Some(&good), ME, json!({})).await["me"]["subject"],
+        "a"
+    );
+    assert_eq!(app.post(Some(&wrong_iss), ME, json!({})).await.0, 401);
+    assert_eq!(app.post(Some(&wrong_aud), ME, json!({})).await.0, 401);
+}

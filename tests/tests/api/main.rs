@@ -1,0 +1,13 @@
+//! Integration tests: each drives a running wavegate over HTTP, with its own database,
+//! bucket and Redis key prefix.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod access;
+mod auth;
+mod dataloader;
+mod downloads;
+mod input;
+mod ops;
+mod pagination;
+mod schema;
+mod uploads;

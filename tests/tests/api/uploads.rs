@@ -1,0 +1,161 @@
+//! Uploads through the gateway: hashed, stored once, and refused without leaving anything
+//! behind when the input is bad.
+
+use serde_json::json;
+use sha2::Digest;
+use wavegate_tests::{Options, fixtures::wav, spawn_app, spawn_app_with};
+
+const DELETE: &str = "mutation($id: ID!) { deleteAudioFile(id: $id) }";
+
+#[tokio::test]
+async fn an_upload_is_ready_with_its_hash_size_and_content_addressed_object() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bytes = wav(440.0);
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+
+    let file = app.upload(&alice, bytes.clone(), "PRIVATE").await;
+
+    assert_eq!(file["status"], "READY");
+    assert_eq!(file["sha256"], sha);
+    assert_eq!(file["sizeBytes"], bytes.len());
+    assert_eq!(file["title"], "take");
+    assert_eq!(file["originalFilename"], "take.wav");
+    assert_eq!(file["owner"]["subject"], "alice");
+    assert_eq!(
+        app.object_keys().await,
+        vec![format!(
+            "originals/sha256/{}/{}/{sha}",
+            &sha[..2],
+            &sha[2..4]
+        )]
+    );
+}
+
+#[tokio::test]
+async fn identical_bytes_are_stored_once_and_removed_with_their_last_file() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    let bytes = wav(440.0);
+
+    let a = app.upload(&alice, bytes.clone(), "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.upload(&bob, bytes, "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored_twice = app.object_keys().await.len();
+    app.query(Some(&alice), DELETE, json!({"id": a})).await;
+    let after_first_delete = app.object_keys().await.len();
+    app.query(Some(&bob), DELETE, json!({"id": b})).await;
+    let after_last_delete = app.object_keys().await.len();
+
+    assert_eq!(stored_twice, 1);
+    assert_eq!(after_first_delete, 1, "bob's file still uses the bytes");
+    assert_eq!(after_last_delete, 0);
+}
+
+#[tokio::test]
+async fn non_audio_and_empty_uploads_are_refused_and_leave_nothing_behind() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+
+    let html = app
+        .upload_raw(
+            Some(&alice),
+            b"<html></html>".to_vec(),
+            "page.html",
+            "text/html",
+            "",
+        )
+        .await;
+    let empty = app
+        .upload_raw(Some(&alice), Vec::new(), "empty.wav", "audio/wav", "")
+        .await;
+    let untitled = app
+        .upload_raw(
+            Some(&alice),
+            wav(440.0),
+            "x.wav",
+            "audio/wav",
+            ", title: \"   \"",
+        )
+        .await;
+    let anonymous = app
+        .upload_raw(None, wav(440.0), "x.wav", "audio/wav", "")
+        .await;
+
+    assert_eq!(html["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(empty["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        untitled["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert!(app.object_keys().await.is_empty());
+    let listed = app
+        .query(Some(&alice), "{ audioFiles { totalCount } }", json!({}))
+        .await;
+    assert_eq!(listed["audioFiles"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn client_paths_in_filenames_are_dropped() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+
+    let body = app
+        .upload_raw(
+            Some(&alice),
+            wav(440.0),
+            "../../etc/evil name.wav",
+            "audio/wav",
+            "",
+        )
+        .await;
+
+    assert_eq!(
+        body["data"]["uploadAudio"]["originalFilename"],
+        "evil name.wav"
+    );
+    assert!(
+        app.object_keys().await.iter().all(|k| !k.contains("evil")),
+        "no client text in object keys"
+    );
+}
+
+#[tokio::test]
+async fn uploads_past_the_quota_are_refused() {
+    let app = spawn_app_with(Options {
+        settings: vec![("WAVEGATE_DEFAULT_QUOTA_BYTES", "6000".into())],
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    let first = wav(440.0);
+    let size = first.len();
+
+    app.upload(&alice, first, "PRIVATE").await;
+    let second = app
+        .upload_raw(Some(&alice), wav(550.0), "b.wav", "audio/wav", "")
+        .await;
+    let me = app
+        .query(
+            Some(&alice),
+            "{ me { storageUsedBytes quotaBytes } }",
+            json!({}),
+        )
+        .await;
+
+    assert_eq!(second["errors"][0]["extensions"]["code"], "QUOTA_EXCEEDED");
+    assert_eq!(
+        me["me"],
+        json!({"storageUsedBytes": size, "quotaBytes": 6000})
+    );
+    assert_eq!(app.object_keys().await.len(), 1);
+}
