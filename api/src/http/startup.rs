@@ -132,7 +132,7 @@ fn serve(state: AppState) -> anyhow::Result<(SocketAddr, Server)> {
             .wrap(from_fn(log::log_request))
             .app_data(data.clone())
             .app_data(schema.clone())
-            .app_data(multipart.clone())
+            .app_data(multipart)
             .route("/graphql", web::post().to(graphql::execute))
             .route("/graphql", web::get().to(graphiql::page))
             .service(

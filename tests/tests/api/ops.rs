@@ -129,8 +129,7 @@ async fn malformed_settings_name_the_key_at_fault() {
     ];
     for (key, value) in cases {
         let err = wavegate::config::Settings::from_pairs([(key, value)])
-            .err()
-            .expect("refused");
+            .expect_err("refused");
 
         assert_eq!(err.key, key);
         assert!(
