@@ -29,4 +29,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Redis, when configured: reported by `/readyz`.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Wakes the deletion drainer when a removal is queued, so objects go at once.
+    pub deletions_due: Arc<tokio::sync::Notify>,
 }

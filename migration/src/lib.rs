@@ -7,10 +7,12 @@
 //!
 //! - [`Migrator`]: the ordered list of migrations.
 //! - `m20261203_000001_create_core_tables`: users, blobs, audio files, renditions, jobs, logs.
+//! - `m20261203_000002_uploads_and_deletions`: pending uploads and the deletion queue.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261203_000001_create_core_tables;
+mod m20261203_000002_uploads_and_deletions;
 
 /// Every migration of wavegate, oldest first.
 pub struct Migrator;
@@ -18,6 +20,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261203_000001_create_core_tables::Migration)]
+        vec![
+            Box::new(m20261203_000001_create_core_tables::Migration),
+            Box::new(m20261203_000002_uploads_and_deletions::Migration),
+        ]
     }
 }

@@ -15,16 +15,21 @@ use entity::enums::{AudioStatus, Role, Visibility};
 use super::Caller;
 use crate::error::{ApiError, ApiResult};
 
-/// Whether `caller` may read `file` when it asks for it by id.
+/// Whether `caller` may read `file` when it asks for it by id. Other people's files are
+/// readable only once `READY`: an upload in progress or a rejected one stays private.
 pub fn can_read_by_id(caller: &Caller, file: &audio_file::Model) -> bool {
     if file.status == AudioStatus::Deleted {
         return false;
     }
+    let shared_and_ready = |shared: bool| shared && file.status == AudioStatus::Ready;
     match caller {
-        Caller::Anonymous => file.visibility == Visibility::Public,
+        Caller::Anonymous => shared_and_ready(file.visibility == Visibility::Public),
         Caller::Authenticated(p) => match p.role {
             Role::Admin | Role::Worker => true,
-            Role::User => p.user_id == file.owner_id || file.visibility != Visibility::Private,
+            Role::User => {
+                p.user_id == file.owner_id
+                    || shared_and_ready(file.visibility != Visibility::Private)
+            }
         },
     }
 }

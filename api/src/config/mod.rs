@@ -29,6 +29,9 @@
 //! | `WAVEGATE_DEFAULT_QUOTA_BYTES` | unset: no quota | stored bytes each user may hold |
 //! | `WAVEGATE_MULTIPART_THRESHOLD_BYTES` | `8388608` | larger uploads get a multipart plan |
 //! | `WAVEGATE_MAX_UPLOAD_BYTES` | `5368709120` (5 GiB) | largest file accepted |
+//! | `WAVEGATE_UPLOAD_URL_SECONDS` | `3600` | validity of presigned upload URLs |
+//! | `WAVEGATE_UPLOAD_EXPIRY_SECONDS` | `86400` | pending uploads older than this are aborted |
+//! | `WAVEGATE_CORS_ORIGINS` | `*` | origins allowed by the bucket's CORS rules (comma-separated) |
 //! | `WAVEGATE_JOB_LEASE_SECONDS` | `300` | lease of a claimed job |
 //! | `WAVEGATE_CACHE` | `on` | `off` turns every cache tier off |
 //! | `WAVEGATE_DATALOADER_DELAY_US` | `250` | how long a dataloader waits to gather a batch |
@@ -70,6 +73,12 @@ pub struct Settings {
     pub multipart_threshold_bytes: u64,
     /// Largest file accepted, through the gateway or straight to storage.
     pub max_upload_bytes: u64,
+    /// How long presigned upload URLs stay valid.
+    pub upload_url_lifetime: Duration,
+    /// How long a pending upload may wait for its bytes before it is aborted.
+    pub upload_expiry: Duration,
+    /// Origins the bucket's CORS rules allow, so browsers can PUT straight to storage.
+    pub cors_origins: Vec<String>,
     /// How long a claimed job stays with its worker without a report.
     pub job_lease: Duration,
     /// Whether the cache tiers are on (`WAVEGATE_CACHE=off` measures the uncached path).
@@ -208,6 +217,19 @@ impl Settings {
             multipart_threshold_bytes: src
                 .parse_or("WAVEGATE_MULTIPART_THRESHOLD_BYTES", "8388608")?,
             max_upload_bytes: src.parse_or("WAVEGATE_MAX_UPLOAD_BYTES", "5368709120")?,
+            upload_url_lifetime: Duration::from_secs(
+                src.parse_or("WAVEGATE_UPLOAD_URL_SECONDS", "3600")?,
+            ),
+            upload_expiry: Duration::from_secs(
+                src.parse_or("WAVEGATE_UPLOAD_EXPIRY_SECONDS", "86400")?,
+            ),
+            cors_origins: src
+                .get("WAVEGATE_CORS_ORIGINS")
+                .unwrap_or("*")
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             job_lease: Duration::from_secs(src.parse_or("WAVEGATE_JOB_LEASE_SECONDS", "300")?),
             cache_enabled: src.switch("WAVEGATE_CACHE", true)?,
             dataloader_delay: Duration::from_micros(
@@ -255,6 +277,19 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "WAVEGATE_DEFAULT_QUOTA_BYTES",
                 "must not be negative",
+            ));
+        }
+        let url_secs = self.upload_url_lifetime.as_secs();
+        if !(1..=7 * 24 * 3600).contains(&url_secs) {
+            return Err(ConfigError::invalid(
+                "WAVEGATE_UPLOAD_URL_SECONDS",
+                "between 1 and 604800",
+            ));
+        }
+        if self.upload_expiry < self.upload_url_lifetime {
+            return Err(ConfigError::invalid(
+                "WAVEGATE_UPLOAD_EXPIRY_SECONDS",
+                "at least WAVEGATE_UPLOAD_URL_SECONDS",
             ));
         }
         if self.http_workers.is_some_and(|w| w == 0 || w > 512) {

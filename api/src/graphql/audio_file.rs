@@ -297,7 +297,7 @@ pub async fn readable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<audio
 
 /// Loads a file the caller may change: `NOT_FOUND` when it may not see it, `FORBIDDEN`
 /// when it may see but not change it.
-async fn writable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<audio_file::Model> {
+pub async fn writable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<audio_file::Model> {
     let Some(uuid) = types::parse_id(id) else {
         return Err(ApiError::bad_input("id is not a valid audio file id"));
     };
@@ -418,7 +418,8 @@ impl AudioFileMutation {
     async fn delete_audio_file(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let file = writable_file(ctx, &id).await?;
         let state = ctx.state()?;
-        files::delete(&state.db, &state.storage, file).await?;
+        files::delete(&state.db, file).await?;
+        state.deletions_due.notify_one();
         Ok(true)
     }
 }

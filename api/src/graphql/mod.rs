@@ -5,7 +5,7 @@
 //! - [`schema`]: builds the schema and exports its SDL.
 //! - [`context`]: what each request carries (caller, loaders) and helpers to reach it.
 //! - [`loaders`]: dataloaders that batch every list into one statement per level.
-//! - [`audio_file`], [`user`], [`job`], [`rendition`]: one module per domain type, each
+//! - [`audio_file`], [`upload`], [`user`], [`job`], [`rendition`]: one module per domain type, each
 //!   with its object type and its part of `Query` and `Mutation`.
 //! - [`types`]: scalars, enums, presigned URLs and page info shared by the others.
 //!
@@ -18,6 +18,7 @@ pub mod loaders;
 pub mod rendition;
 pub mod schema;
 pub mod types;
+pub mod upload;
 pub mod user;
 
 pub use context::RequestContext;

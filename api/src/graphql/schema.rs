@@ -4,16 +4,17 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use super::audio_file::{AudioFileMutation, AudioFileQuery};
 use super::job::JobQuery;
+use super::upload::{UploadMutation, UploadQuery};
 use super::user::UserQuery;
 use crate::state::AppState;
 
 /// Every query field, merged from the domain modules.
 #[derive(MergedObject, Default)]
-pub struct Query(UserQuery, AudioFileQuery, JobQuery);
+pub struct Query(UserQuery, AudioFileQuery, JobQuery, UploadQuery);
 
 /// Every mutation field, merged from the domain modules.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AudioFileMutation);
+pub struct Mutation(UploadMutation, AudioFileMutation);
 
 /// The schema wavegate serves.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -85,7 +85,18 @@ impl Application {
             metrics,
             settings: Arc::new(settings),
             redis,
+            deletions_due: Arc::new(tokio::sync::Notify::new()),
         };
+
+        // Browsers PUT straight to storage: the bucket must allow their origins.
+        match state.storage.set_cors(&state.settings.cors_origins).await {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(
+                "storage does not support bucket CORS; browsers on other origins cannot use presigned URLs"
+            ),
+            Err(e) => tracing::warn!(error = %e, "bucket CORS not set"),
+        }
+        crate::service::background::spawn(state.clone());
         let (addr, server) = serve(state.clone())?;
         Ok(Self {
             addr,

@@ -14,7 +14,6 @@ use uuid::Uuid;
 use super::cursor::{Cursor, SortKey};
 use crate::auth::access::ListScope;
 use crate::error::{ApiError, ApiResult};
-use crate::storage::Storage;
 
 /// Page size when the client names none.
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -133,7 +132,7 @@ pub async fn find(db: &DatabaseConnection, id: Uuid) -> ApiResult<Option<audio_f
 /// Files by id, for the file loader.
 pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Vec<audio_file::Model>> {
     Ok(audio_file::Entity::find()
-        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(Column::Id.is_in(super::batch_keys(ids)))
         .all(db)
         .await?)
 }
@@ -266,51 +265,52 @@ pub async fn update(
     Ok(row.update(db).await?)
 }
 
-/// Deletes a file with its renditions, jobs and logs; removes its bytes once no other file
-/// shares them.
+/// Deletes a file with its renditions, jobs and logs, and queues the removal of the
+/// objects no other file uses (its renditions, and its bytes once no file shares them).
 ///
-/// The rows go first, in one transaction; objects are removed after the commit, so a
-/// storage failure leaves an orphan object (found by `wavegate reconcile`), never a row
-/// pointing at nothing.
-#[tracing::instrument(skip(db, storage, file), fields(file.id = %file.id))]
-pub async fn delete(
-    db: &DatabaseConnection,
-    storage: &Storage,
-    file: audio_file::Model,
-) -> ApiResult<()> {
-    use entity::rendition;
+/// All in one transaction: the rows go and the removals are queued together, and the
+/// deletion queue's drainer removes the objects afterwards, with retries.
+#[tracing::instrument(skip(db, file), fields(file.id = %file.id))]
+pub async fn delete(db: &DatabaseConnection, file: audio_file::Model) -> ApiResult<()> {
+    use entity::{rendition, upload};
+    use sea_orm::sea_query::LockType;
 
-    let file_id = file.id;
-    let blob_id = file.blob_id;
     let txn = db.begin().await?;
     let rendition_keys: Vec<String> = rendition::Entity::find()
         .select_only()
         .column(rendition::Column::ObjectKey)
-        .filter(rendition::Column::AudioFileId.eq(file_id))
+        .filter(rendition::Column::AudioFileId.eq(file.id))
         .into_tuple()
         .all(&txn)
         .await?;
-    audio_file::Entity::delete_by_id(file_id).exec(&txn).await?;
-    let mut orphan_blob = None;
-    if let Some(blob_id) = blob_id {
+    let pending = upload::Entity::find_by_id(file.id).one(&txn).await?;
+    // Lock the blob first, so a concurrent upload of the same bytes waits for this.
+    let blob = match file.blob_id {
+        Some(id) => {
+            blob::Entity::find_by_id(id)
+                .lock(LockType::Update)
+                .one(&txn)
+                .await?
+        }
+        None => None,
+    };
+    audio_file::Entity::delete_by_id(file.id).exec(&txn).await?;
+    for key in &rendition_keys {
+        super::deletions::enqueue(&txn, key, None).await?;
+    }
+    if let Some(up) = pending {
+        super::deletions::enqueue(&txn, &up.staging_key, up.multipart_upload_id.as_deref()).await?;
+    }
+    if let Some(blob) = blob {
         let users = audio_file::Entity::find()
-            .filter(Column::BlobId.eq(blob_id))
+            .filter(Column::BlobId.eq(blob.id))
             .count(&txn)
             .await?;
         if users == 0 {
-            orphan_blob = blob::Entity::find_by_id(blob_id).one(&txn).await?;
-            blob::Entity::delete_by_id(blob_id).exec(&txn).await?;
+            blob::Entity::delete_by_id(blob.id).exec(&txn).await?;
+            super::deletions::enqueue(&txn, &blob.object_key, None).await?;
         }
     }
     txn.commit().await?;
-
-    let keys = rendition_keys
-        .into_iter()
-        .chain(orphan_blob.map(|b| b.object_key));
-    for key in keys {
-        if let Err(e) = storage.delete(&key).await {
-            tracing::warn!(key = %key, code = e.code(), "object left behind after delete");
-        }
-    }
     Ok(())
 }

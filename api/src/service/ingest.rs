@@ -105,6 +105,27 @@ pub async fn store_upload(
         }
     }
 
+    // Is it audio? Probed from the spooled file, on a blocking thread.
+    let probe_ct = content_type.clone();
+    let probe_name = filename.clone();
+    let (file, info) = tokio::task::spawn_blocking(move || {
+        let reader = file.try_clone().map_err(|e| e.to_string())?;
+        let info = super::probe::probe(
+            std::io::BufReader::new(reader),
+            size,
+            &probe_ct,
+            &probe_name,
+        );
+        let mut file = file;
+        file.rewind().map_err(|e| e.to_string())?;
+        Ok::<_, String>((file, info))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let info =
+        info.map_err(|reason| ApiError::bad_input(format!("file is not audio: {reason}")))?;
+
     // Store the bytes once per content.
     let existing = blob::Entity::find()
         .filter(blob::Column::Sha256.eq(&sha256))
@@ -152,11 +173,11 @@ pub async fn store_upload(
         content_type: Set(content_type),
         size_bytes: Set(size_i64),
         sha256: Set(sha256),
-        duration_ms: Set(None),
-        sample_rate: Set(None),
-        channels: Set(None),
-        codec: Set(None),
-        bitrate: Set(None),
+        duration_ms: Set(info.duration_ms),
+        sample_rate: Set(info.sample_rate),
+        channels: Set(info.channels),
+        codec: Set(info.codec),
+        bitrate: Set(info.bitrate),
         visibility: Set(upload.visibility),
         status: Set(AudioStatus::Ready),
         status_reason: Set(None),

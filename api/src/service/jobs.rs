@@ -27,7 +27,7 @@ pub async fn by_files(
     file_ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Vec<processing_job::Model>>> {
     let rows = processing_job::Entity::find()
-        .filter(Column::AudioFileId.is_in(file_ids.iter().copied()))
+        .filter(Column::AudioFileId.is_in(super::batch_keys(file_ids)))
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
         .all(db)

@@ -14,7 +14,7 @@ pub async fn by_files(
     file_ids: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Vec<rendition::Model>>> {
     let rows = rendition::Entity::find()
-        .filter(Column::AudioFileId.is_in(file_ids.iter().copied()))
+        .filter(Column::AudioFileId.is_in(crate::service::batch_keys(file_ids)))
         .order_by_asc(Column::CreatedAt)
         .order_by_asc(Column::Id)
         .all(db)

@@ -87,7 +87,7 @@ pub async fn ensure_user(db: &DatabaseConnection, subject: &str, role: Role) -> 
 /// Users by id, for the owner loader.
 pub async fn by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Vec<user::Model>> {
     Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .filter(user::Column::Id.is_in(super::batch_keys(ids)))
         .all(db)
         .await?)
 }
@@ -106,7 +106,7 @@ pub async fn storage_used(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Ve
             Expr::from(Func::sum(Expr::col(audio_file::Column::SizeBytes))).cast_as("BIGINT"),
             "used",
         )
-        .filter(audio_file::Column::OwnerId.is_in(ids.iter().copied()))
+        .filter(audio_file::Column::OwnerId.is_in(super::batch_keys(ids)))
         .filter(audio_file::Column::Status.is_in([
             AudioStatus::Ready,
             AudioStatus::PendingUpload,

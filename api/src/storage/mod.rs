@@ -202,6 +202,235 @@ impl Storage {
         }
     }
 
+    /// Starts a multipart upload to `key`; returns its upload id.
+    pub async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String> {
+        let res = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await;
+        self.metrics.s3("create_multipart_upload", res.is_ok());
+        let out = res.map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        out.upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::storage("no upload id in the answer"))
+    }
+
+    /// Parts uploaded so far: (part number, ETag, size). `None` when the upload is gone.
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> ApiResult<Option<Vec<(i32, String, i64)>>> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let res = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await;
+            match res {
+                Ok(out) => {
+                    self.metrics.s3("list_parts", true);
+                    for p in out.parts() {
+                        if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
+                            parts.push((n, etag.to_owned(), p.size().unwrap_or(0)));
+                        }
+                    }
+                    if out.is_truncated() == Some(true) {
+                        marker = out.next_part_number_marker().map(str::to_owned);
+                    } else {
+                        return Ok(Some(parts));
+                    }
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.meta().code() == Some("NoSuchUpload")) =>
+                {
+                    self.metrics.s3("list_parts", true);
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.metrics.s3("list_parts", false);
+                    return Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)));
+                }
+            }
+        }
+    }
+
+    /// Assembles the parts of a multipart upload into its object. `Ok(false)` when storage
+    /// refuses the parts (missing, too small, wrong ETag).
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> ApiResult<bool> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+                    .collect(),
+            ))
+            .build();
+        let res = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await;
+        match res {
+            Ok(_) => {
+                self.metrics.s3("complete_multipart_upload", true);
+                Ok(true)
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    matches!(
+                        s.meta().code(),
+                        Some(
+                            "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "NoSuchUpload"
+                        )
+                    )
+                }) =>
+            {
+                self.metrics.s3("complete_multipart_upload", true);
+                Ok(false)
+            }
+            Err(e) => {
+                self.metrics.s3("complete_multipart_upload", false);
+                Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+            }
+        }
+    }
+
+    /// Abandons a multipart upload; abandoning one that is gone succeeds.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()> {
+        let res = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match res {
+            Ok(_) => {
+                self.metrics.s3("abort_multipart_upload", true);
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.meta().code() == Some("NoSuchUpload")) =>
+            {
+                self.metrics.s3("abort_multipart_upload", true);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.s3("abort_multipart_upload", false);
+                Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+            }
+        }
+    }
+
+    /// Copies an object within the bucket (up to 5 GiB, S3's limit for one copy).
+    pub async fn copy(&self, from: &str, to: &str) -> ApiResult<()> {
+        let res = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .send()
+            .await;
+        self.metrics.s3("copy_object", res.is_ok());
+        res.map(|_| ())
+            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+    }
+
+    /// Streams the object at `key` into `sink` chunk by chunk; returns (bytes, SHA-256).
+    pub async fn stream_to(
+        &self,
+        key: &str,
+        sink: &mut tokio::fs::File,
+    ) -> ApiResult<(u64, String)> {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+
+        let res = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        self.metrics.s3("get_object", res.is_ok());
+        let mut body = res
+            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))?
+            .body;
+        let mut hasher = sha2::Sha256::new();
+        let mut len = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(ApiError::storage)? {
+            hasher.update(&chunk);
+            len += chunk.len() as u64;
+            sink.write_all(&chunk).await.map_err(ApiError::internal)?;
+        }
+        sink.flush().await.map_err(ApiError::internal)?;
+        Ok((len, hex::encode(hasher.finalize())))
+    }
+
+    /// Sets the bucket's CORS rules so browsers on `origins` can PUT and GET through
+    /// presigned URLs. `Ok(false)` when the server does not support bucket CORS.
+    pub async fn set_cors(&self, origins: &[String]) -> anyhow::Result<bool> {
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .set_allowed_methods(Some(vec!["GET".into(), "PUT".into(), "HEAD".into()]))
+            .set_allowed_headers(Some(vec!["*".into()]))
+            .set_expose_headers(Some(vec![
+                "ETag".into(),
+                "Content-Length".into(),
+                "Content-Range".into(),
+            ]))
+            .max_age_seconds(3600)
+            .build()?;
+        let config = CorsConfiguration::builder().cors_rules(rule).build()?;
+        let res = self
+            .client
+            .put_bucket_cors()
+            .bucket(&self.bucket)
+            .cors_configuration(config)
+            .send()
+            .await;
+        self.metrics.s3("put_bucket_cors", res.is_ok());
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.meta().code() == Some("NotImplemented")) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot set bucket CORS: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )),
+        }
+    }
+
     /// Removes the object at `key`; removing a missing object succeeds.
     #[tracing::instrument(skip(self))]
     pub async fn delete(&self, key: &str) -> ApiResult<()> {

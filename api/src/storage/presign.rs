@@ -110,6 +110,77 @@ impl Presigner {
     }
 }
 
+impl Presigner {
+    /// A PUT of exactly `size` bytes of `content_type` whose SHA-256 is `sha256_hex`: the
+    /// signature covers all three, so storage itself refuses any other bytes.
+    pub fn put(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        content_type: &str,
+        size: u64,
+        sha256_hex: &str,
+    ) -> Presigned {
+        let now = Utc::now();
+        let checksum = checksum_header(sha256_hex);
+        let length = size.to_string();
+        let mut action = self.bucket.put_object(Some(&self.credentials), key);
+        action
+            .headers_mut()
+            .insert("content-type", Cow::Borrowed(content_type));
+        action
+            .headers_mut()
+            .insert("content-length", Cow::Borrowed(length.as_str()));
+        action
+            .headers_mut()
+            .insert("x-amz-checksum-sha256", Cow::Borrowed(checksum.as_str()));
+        let url = action.sign(expires_in);
+        Presigned {
+            url: url.into(),
+            method: "PUT",
+            expires_at: now
+                + chrono::Duration::seconds(i64::try_from(expires_in.as_secs()).unwrap_or(0)),
+            headers: vec![
+                ("Content-Type".to_owned(), content_type.to_owned()),
+                ("Content-Length".to_owned(), length.clone()),
+                ("x-amz-checksum-sha256".to_owned(), checksum.clone()),
+            ],
+        }
+    }
+
+    /// A PUT of one part of a multipart upload.
+    pub fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        expires_in: Duration,
+    ) -> Presigned {
+        let now = Utc::now();
+        let action = rusty_s3::actions::UploadPart::new(
+            &self.bucket,
+            Some(&self.credentials),
+            key,
+            part_number,
+            upload_id,
+        );
+        Presigned {
+            url: action.sign(expires_in).into(),
+            method: "PUT",
+            expires_at: now
+                + chrono::Duration::seconds(i64::try_from(expires_in.as_secs()).unwrap_or(0)),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// The `x-amz-checksum-sha256` value of a hex SHA-256: the raw digest in base64.
+pub fn checksum_header(sha256_hex: &str) -> String {
+    use base64::Engine;
+    let raw = hex::decode(sha256_hex).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback with
 /// quotes and control characters replaced, and the exact name percent-encoded.
 pub fn attachment_header(filename: &str) -> String {

@@ -194,3 +194,38 @@ async fn owners_rename_and_change_visibility_of_their_files() {
     );
     assert!(sees(&app, Some(&bob), &id).await);
 }
+
+#[tokio::test]
+async fn other_peoples_files_stay_hidden_until_ready() {
+    use entity::audio_file;
+    use entity::enums::{AudioStatus, Visibility};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    let first = app.upload(&alice, wav(440.0), "PUBLIC").await;
+    let template =
+        wavegate_tests::fixtures::file_row(&app.state.db, first["id"].as_str().unwrap()).await;
+    let pending =
+        wavegate_tests::fixtures::clone_files(&app.state.db, &template, 1, Visibility::Public)
+            .await[0];
+    let row = audio_file::ActiveModel {
+        id: Set(pending),
+        status: Set(AudioStatus::PendingUpload),
+        ..Default::default()
+    };
+    row.update(&app.state.db).await.unwrap();
+    let id = pending.to_string();
+
+    let anonymous_list = listed_ids(&app.query(None, LIST, json!({})).await);
+    let bob_list = listed_ids(&app.query(Some(&bob), LIST, json!({})).await);
+
+    assert!(!sees(&app, None, &id).await);
+    assert!(!sees(&app, Some(&bob), &id).await);
+    assert!(
+        sees(&app, Some(&alice), &id).await,
+        "the owner sees its upload in progress"
+    );
+    assert!(!anonymous_list.contains(&id) && !bob_list.contains(&id));
+}

@@ -132,3 +132,65 @@ async fn issuer_and_audience_are_checked_when_configured() {
     assert_eq!(app.post(Some(&wrong_iss), ME, json!({})).await.0, 401);
     assert_eq!(app.post(Some(&wrong_aud), ME, json!({})).await.0, 401);
 }
+
+/// Signs claims with one of the test key pairs in `tests/keys`.
+fn sign_with_key(
+    alg: jsonwebtoken::Algorithm,
+    private_pem: &str,
+    claims: serde_json::Value,
+) -> String {
+    let pem = std::fs::read(format!("{}/keys/{private_pem}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let key = match alg {
+        jsonwebtoken::Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        jsonwebtoken::Algorithm::ES256 => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
+        _ => jsonwebtoken::EncodingKey::from_ed_pem(&pem),
+    }
+    .unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn tokens_signed_with_a_configured_public_key_are_accepted_for_its_algorithm_only() {
+    use jsonwebtoken::Algorithm::{ES256, EdDSA, RS256};
+
+    for (alg, private, public) in [
+        (RS256, "rsa-private.pem", "rsa-public.pem"),
+        (ES256, "ec-private.pem", "ec-public.pem"),
+        (EdDSA, "ed25519-private.pem", "ed25519-public.pem"),
+    ] {
+        let public_path = format!("{}/keys/{public}", env!("CARGO_MANIFEST_DIR"));
+        let app = wavegate_tests::spawn_app_with(wavegate_tests::Options {
+            settings: vec![("WAVEGATE_JWT_PUBLIC_KEY_FILE", public_path.clone())],
+        })
+        .await;
+        let good = sign_with_key(alg, private, json!({"sub": "pk-user", "exp": now() + 600}));
+        // The classic confusion attack: HS256 keyed with the public key's own bytes.
+        let confused = {
+            let key = jsonwebtoken::EncodingKey::from_secret(&std::fs::read(&public_path).unwrap())
+                .unwrap();
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &json!({"sub": "eve", "exp": now() + 600}),
+                &key,
+            )
+            .unwrap()
+        };
+        let shared_secret = app.sign(json!({"sub": "eve", "exp": now() + 600}));
+
+        assert_eq!(
+            app.query(Some(&good), ME, json!({})).await["me"]["subject"],
+            "pk-user",
+            "{alg:?}"
+        );
+        assert_eq!(
+            app.post(Some(&confused), ME, json!({})).await.0,
+            401,
+            "{alg:?}: HS256 with the public key"
+        );
+        assert_eq!(
+            app.post(Some(&shared_secret), ME, json!({})).await.0,
+            401,
+            "{alg:?}: HS256 at all"
+        );
+    }
+}

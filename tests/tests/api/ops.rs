@@ -128,8 +128,7 @@ async fn malformed_settings_name_the_key_at_fault() {
         ("WAVEGATE_S3_BUCKET", "No_Such Bucket"),
     ];
     for (key, value) in cases {
-        let err = wavegate::config::Settings::from_pairs([(key, value)])
-            .expect_err("refused");
+        let err = wavegate::config::Settings::from_pairs([(key, value)]).expect_err("refused");
 
         assert_eq!(err.key, key);
         assert!(

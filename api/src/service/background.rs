@@ -1,0 +1,40 @@
+//! Background tasks of a running instance: draining the deletion queue and expiring
+//! pending uploads.
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// How often the deletion queue is looked at when nothing wakes the drainer.
+const DRAIN_PERIOD: Duration = Duration::from_secs(5);
+/// How often lapsed uploads are looked for.
+const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
+
+/// Starts the tasks; they stop with the runtime.
+pub fn spawn(state: AppState) {
+    let drainer = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match super::deletions::drain_once(&drainer.db, &drainer.storage).await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "objects removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(code = e.code(), "deletion queue pass failed"),
+            }
+            tokio::select! {
+                () = drainer.deletions_due.notified() => {}
+                () = tokio::time::sleep(DRAIN_PERIOD) => {}
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut ticks = super::uploads::every(EXPIRY_PERIOD);
+        loop {
+            ticks.tick().await;
+            match super::uploads::expire(&state).await {
+                Ok(n) if n > 0 => tracing::info!(aborted = n, "lapsed uploads aborted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(code = e.code(), "upload expiry pass failed"),
+            }
+        }
+    });
+}
