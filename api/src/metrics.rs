@@ -20,8 +20,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `wavegate_graphql_operation_duration_seconds{operation}`.
     pub graphql_duration: HistogramVec,
-    /// `wavegate_db_statements_total`: every SQL statement sent.
+    /// `wavegate_db_statements_total`: SQL statements sent while serving requests.
     pub db_statements: IntCounter,
+    /// `wavegate_db_background_statements_total`: SQL statements of background tasks.
+    pub db_background_statements: IntCounter,
     /// `wavegate_s3_requests_total{op,outcome}`: requests the gateway itself makes to S3.
     pub s3_requests: IntCounterVec,
     /// `wavegate_dataloader_batch_size{loader}`: keys per batched query.
@@ -56,7 +58,14 @@ impl Metrics {
             ]),
             &["operation"],
         )?;
-        let db_statements = IntCounter::new("wavegate_db_statements_total", "SQL statements sent")?;
+        let db_statements = IntCounter::new(
+            "wavegate_db_statements_total",
+            "SQL statements sent for requests",
+        )?;
+        let db_background_statements = IntCounter::new(
+            "wavegate_db_background_statements_total",
+            "SQL statements sent by background tasks",
+        )?;
         let s3_requests = IntCounterVec::new(
             Opts::new(
                 "wavegate_s3_requests_total",
@@ -84,6 +93,7 @@ impl Metrics {
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(graphql_duration.clone()))?;
         registry.register(Box::new(db_statements.clone()))?;
+        registry.register(Box::new(db_background_statements.clone()))?;
         registry.register(Box::new(s3_requests.clone()))?;
         registry.register(Box::new(dataloader_batch.clone()))?;
         registry.register(Box::new(cache_requests.clone()))?;
@@ -92,6 +102,7 @@ impl Metrics {
             http_requests,
             graphql_duration,
             db_statements,
+            db_background_statements,
             s3_requests,
             dataloader_batch,
             cache_requests,

@@ -13,7 +13,7 @@ const EXPIRY_PERIOD: Duration = Duration::from_secs(60);
 /// Starts the tasks; they stop with the runtime.
 pub fn spawn(state: AppState) {
     let drainer = state.clone();
-    tokio::spawn(async move {
+    tokio::spawn(crate::db::in_background(async move {
         loop {
             match super::deletions::drain_once(&drainer.db, &drainer.storage).await {
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "objects removed"),
@@ -25,8 +25,8 @@ pub fn spawn(state: AppState) {
                 () = tokio::time::sleep(DRAIN_PERIOD) => {}
             }
         }
-    });
-    tokio::spawn(async move {
+    }));
+    tokio::spawn(crate::db::in_background(async move {
         let mut ticks = super::uploads::every(EXPIRY_PERIOD);
         loop {
             ticks.tick().await;
@@ -36,5 +36,5 @@ pub fn spawn(state: AppState) {
                 Err(e) => tracing::warn!(code = e.code(), "upload expiry pass failed"),
             }
         }
-    });
+    }));
 }

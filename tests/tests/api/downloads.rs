@@ -226,8 +226,11 @@ async fn deleted_file_download_url_is_refused() {
         json!({"id": id}),
     )
     .await;
-    let status = app.http.get(&url).send().await.unwrap().status().as_u16();
+    let gone = wavegate_tests::eventually(Duration::from_secs(10), async || {
+        app.http.get(&url).send().await.unwrap().status().as_u16() == 404
+    })
+    .await;
 
-    assert_eq!(status, 404, "the object is gone with its last file");
+    assert!(gone, "the object is gone with its last file");
     assert!(app.query(Some(&alice), URL, json!({"id": id})).await["audioFile"].is_null());
 }
