@@ -362,40 +362,40 @@ async fn verify(
     let key = &row.staging_key;
 
     // Multipart: assemble the parts (those the client names, else those storage holds).
-    if let (Some(upload_id), Some(count)) = (&row.multipart_upload_id, row.part_count) {
-        if state.storage.object_size(key).await?.is_none() {
-            let parts = match parts {
-                Some(p) => p,
-                None => state
-                    .storage
-                    .list_parts(key, upload_id)
-                    .await?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(n, etag, _)| (n, etag))
-                    .collect(),
-            };
-            let mut numbers: Vec<i32> = parts.iter().map(|(n, _)| *n).collect();
-            numbers.sort_unstable();
-            let missing: Vec<i32> = (1..=count)
-                .filter(|n| numbers.binary_search(n).is_err())
-                .collect();
-            if !missing.is_empty() {
-                return Err(ApiError::Conflict(format!(
-                    "parts not uploaded yet: {missing:?}"
-                )));
-            }
-            let mut sorted = parts;
-            sorted.sort_by_key(|(n, _)| *n);
-            if !state
+    if let (Some(upload_id), Some(count)) = (&row.multipart_upload_id, row.part_count)
+        && state.storage.object_size(key).await?.is_none()
+    {
+        let parts = match parts {
+            Some(p) => p,
+            None => state
                 .storage
-                .complete_multipart(key, upload_id, &sorted)
+                .list_parts(key, upload_id)
                 .await?
-            {
-                return Err(ApiError::Conflict(
-                    "storage refused the parts; upload the missing ones and retry".into(),
-                ));
-            }
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(n, etag, _)| (n, etag))
+                .collect(),
+        };
+        let mut numbers: Vec<i32> = parts.iter().map(|(n, _)| *n).collect();
+        numbers.sort_unstable();
+        let missing: Vec<i32> = (1..=count)
+            .filter(|n| numbers.binary_search(n).is_err())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "parts not uploaded yet: {missing:?}"
+            )));
+        }
+        let mut sorted = parts;
+        sorted.sort_by_key(|(n, _)| *n);
+        if !state
+            .storage
+            .complete_multipart(key, upload_id, &sorted)
+            .await?
+        {
+            return Err(ApiError::Conflict(
+                "storage refused the parts; upload the missing ones and retry".into(),
+            ));
         }
     }
 
@@ -562,10 +562,10 @@ pub async fn expire(state: &AppState) -> ApiResult<usize> {
         .await?;
     let mut n = 0;
     for id in lapsed {
-        if let Some(file) = audio_file::Entity::find_by_id(id).one(&state.db).await? {
-            if abort(state, file).await.is_ok() {
-                n += 1;
-            }
+        if let Some(file) = audio_file::Entity::find_by_id(id).one(&state.db).await?
+            && abort(state, file).await.is_ok()
+        {
+            n += 1;
         }
     }
     Ok(n)

@@ -5,7 +5,8 @@
 //! presigned URLs included (expiry and tampering), like any S3 server.
 //!
 //! s3s-fs ignores the `response-content-*` overrides of a GET, which presigned downloads
-//! rely on for `Content-Disposition`; [`Embedded`] wraps it to honour them as S3 does.
+//! rely on for `Content-Disposition`, and lists multipart parts without their ETags, which
+//! resuming an upload relies on; [`Embedded`] wraps it to answer both as S3 does.
 //! Bucket CORS rules are not supported by s3s-fs.
 
 use std::future::Future;
@@ -47,7 +48,7 @@ impl EmbeddedS3 {
         let fs = s3s_fs::FileSystem::new(root)
             .map_err(|e| anyhow::anyhow!("embedded S3 at {}: {e:?}", root.display()))?;
         let service = {
-            let mut builder = s3s::service::S3ServiceBuilder::new(Embedded(fs));
+            let mut builder = s3s::service::S3ServiceBuilder::new(Embedded(fs, root.to_owned()));
             builder.set_auth(s3s::auth::SimpleAuth::from_single(
                 access_key,
                 secret_key.to_owned(),
@@ -83,8 +84,9 @@ impl EmbeddedS3 {
     }
 }
 
-/// s3s-fs, with the `response-content-*` overrides of GET that it lacks.
-struct Embedded(s3s_fs::FileSystem);
+/// s3s-fs (and its root directory), with what it lacks: the `response-content-*`
+/// overrides of GET and the ETags of listed parts.
+struct Embedded(s3s_fs::FileSystem, std::path::PathBuf);
 
 /// Forwards S3 operations to s3s-fs unchanged. The methods are spelled the way
 /// `async_trait` expands them, since the attribute does not see inside macro output.
@@ -123,9 +125,27 @@ impl S3 for Embedded {
         create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
         upload_part: UploadPartInput => UploadPartOutput;
         upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
-        list_parts: ListPartsInput => ListPartsOutput;
         complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
         abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let upload_id = req.input.upload_id.clone();
+        let mut resp = self.0.list_parts(req).await?;
+        // s3s-fs keeps each part as `.upload_id-<id>.part-<n>` in its root; a part's ETag
+        // is the MD5 of its bytes, as s3s-fs answered when the part was uploaded.
+        for part in resp.output.parts.iter_mut().flatten() {
+            let Some(n) = part.part_number else { continue };
+            let path = self.1.join(format!(".upload_id-{upload_id}.part-{n}"));
+            let md5 = tokio::task::spawn_blocking(move || file_md5(&path)).await;
+            if let Ok(Ok(hex)) = md5 {
+                part.e_tag = Some(ETag::Strong(hex));
+            }
+        }
+        Ok(resp)
     }
 
     async fn get_object(
@@ -143,4 +163,22 @@ impl S3 for Embedded {
         }
         Ok(resp)
     }
+}
+
+/// Hex MD5 of a file, read in 256 KiB chunks.
+fn file_md5(path: &Path) -> std::io::Result<String> {
+    use md5::Digest;
+    use std::io::Read;
+
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }

@@ -9,5 +9,6 @@ mod downloads;
 mod input;
 mod ops;
 mod pagination;
+mod presigned_uploads;
 mod schema;
 mod uploads;
