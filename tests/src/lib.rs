@@ -33,6 +33,8 @@ pub struct TestApp {
     pub address: String,
     /// The embedded S3 server's address.
     pub s3_addr: SocketAddr,
+    /// Turns the embedded S3 server off (false) and on (true), to play an outage.
+    pub storage_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Shared state of the instance (database, storage, metrics).
     pub state: AppState,
     /// HTTP client without redirects or cookies.
@@ -120,6 +122,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let address = format!("http://{}", app.addr());
     let s3_addr = app.embedded_s3_addr().expect("embedded S3 runs in tests");
     let state = app.state().clone();
+    let storage_up = app
+        .embedded_s3_availability()
+        .expect("embedded S3 runs in tests");
     tokio::spawn(app.run_until_stopped());
 
     let http = reqwest::Client::builder()
@@ -129,6 +134,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     TestApp {
         address,
         s3_addr,
+        storage_up,
         state,
         http,
         bucket,
@@ -274,6 +280,12 @@ impl TestApp {
             .force_path_style(true)
             .build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Plays a storage outage (`false`) or ends it (`true`).
+    pub fn set_storage_up(&self, up: bool) {
+        self.storage_up
+            .store(up, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Keys of every object in the test's bucket.

@@ -116,6 +116,11 @@ impl Application {
         self.embedded_s3.as_ref().map(|s| s.addr)
     }
 
+    /// The switch of the embedded S3 server (see [`EmbeddedS3::availability`]).
+    pub fn embedded_s3_availability(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        self.embedded_s3.as_ref().map(EmbeddedS3::availability)
+    }
+
     /// Shared state of the instance.
     pub fn state(&self) -> &AppState {
         &self.state

@@ -13,6 +13,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -28,6 +30,9 @@ pub struct EmbeddedS3 {
     pub addr: SocketAddr,
     /// The accept loop.
     task: JoinHandle<()>,
+    /// While false, every request is answered `503 Service Unavailable`: how tests play
+    /// a storage outage against a real server.
+    available: Arc<AtomicBool>,
 }
 
 impl Drop for EmbeddedS3 {
@@ -59,6 +64,8 @@ impl EmbeddedS3 {
             anyhow::anyhow!("WAVEGATE_EMBEDDED_S3_LISTEN: cannot bind {listen}: {e}")
         })?;
         let addr = listener.local_addr()?;
+        let available = Arc::new(AtomicBool::new(true));
+        let switch = available.clone();
 
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
@@ -70,8 +77,20 @@ impl EmbeddedS3 {
                         continue;
                     }
                 };
+                let (service, available) = (service.clone(), available.clone());
+                let gated = hyper::service::service_fn(move |req| {
+                    let (service, up) = (service.clone(), available.load(Ordering::Relaxed));
+                    async move {
+                        if !up {
+                            let mut unavailable = hyper::Response::new(s3s::Body::empty());
+                            *unavailable.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                            return Ok(unavailable);
+                        }
+                        hyper::service::Service::call(&service, req).await
+                    }
+                });
                 let conn = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .serve_connection(TokioIo::new(socket), gated)
                     .into_owned();
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -80,7 +99,16 @@ impl EmbeddedS3 {
                 });
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            task,
+            available: switch,
+        })
+    }
+
+    /// The switch that makes the server answer (true) or fail every request (false).
+    pub fn availability(&self) -> Arc<AtomicBool> {
+        self.available.clone()
     }
 }
 

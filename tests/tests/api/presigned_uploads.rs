@@ -392,3 +392,72 @@ async fn asking_again_resumes_a_multipart_upload_with_the_missing_parts() {
     );
     assert_eq!(file["status"], "READY");
 }
+
+#[tokio::test]
+async fn a_storage_outage_during_completion_loses_nothing() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bytes = wav(440.0);
+    let ticket = create(&app, &alice, declaration(&bytes, "tone.wav")).await;
+    let id = ticket["audioFile"]["id"].as_str().unwrap().to_owned();
+    put(&app, &ticket["put"], bytes).await;
+
+    app.set_storage_up(false);
+    let code = app
+        .error_code(Some(&alice), COMPLETE, json!({"id": id}))
+        .await;
+    let during = app.query(Some(&alice), STATUS, json!({"id": id})).await;
+    app.set_storage_up(true);
+    let after = app.query(Some(&alice), COMPLETE, json!({"id": id})).await;
+
+    assert_eq!(code, "STORAGE_UNAVAILABLE");
+    assert_eq!(
+        during["audioFile"]["status"], "PENDING_UPLOAD",
+        "the upload waits, intact"
+    );
+    assert_eq!(after["completeUpload"]["status"], "READY");
+}
+
+#[tokio::test]
+async fn a_storage_outage_during_deletion_delays_the_removal_without_losing_it() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    app.set_storage_up(false);
+    let deleted = app
+        .query(
+            Some(&alice),
+            "mutation($id: ID!) { deleteAudioFile(id: $id) }",
+            json!({"id": id}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queued = wavegate::service::deletions::pending(&app.state.db)
+        .await
+        .unwrap();
+    app.set_storage_up(true);
+    let still_there = app.object_keys().await.len();
+    let emptied = wavegate_tests::eventually(Duration::from_secs(20), async || {
+        app.object_keys().await.is_empty()
+    })
+    .await;
+
+    assert_eq!(
+        deleted["deleteAudioFile"], true,
+        "the delete succeeds while storage is down"
+    );
+    assert!(app.query(Some(&alice), STATUS, json!({"id": id})).await["audioFile"].is_null());
+    assert_eq!(queued, 1, "the removal waits in the queue");
+    assert_eq!(still_there, 1);
+    assert!(emptied, "the object goes once storage is back");
+    assert_eq!(
+        wavegate::service::deletions::pending(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
