@@ -12,6 +12,7 @@
 //! - [`auth`]: bearer token verification and the access rules.
 //! - [`service`]: domain logic; the only place that queries the database.
 //! - [`storage`]: the S3 client, presigned URLs, bucket layout, embedded S3 server.
+//! - [`cache`]: the response cache (in process, and shared through Redis).
 //! - [`db`], [`redis_conn`]: connections.
 //! - [`metrics`]: Prometheus metrics of one instance.
 //! - [`error`]: the error type clients see, with its stable codes.
@@ -19,6 +20,7 @@
 //! - [`state`]: what every request shares.
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -10,6 +10,19 @@ use crate::metrics::Metrics;
 use crate::service::users::UserDirectory;
 use crate::storage::{Presigner, Storage};
 
+impl AppState {
+    /// Tells the response cache that a file changed; called after the change commits and
+    /// before the mutation answers, so the caller reads its own write.
+    pub async fn file_changed(&self, owner: uuid::Uuid, file: uuid::Uuid, public: bool) {
+        if let Some(cache) = &self.cache {
+            cache
+                .generations()
+                .bump(&crate::cache::file_change(owner, file, public))
+                .await;
+        }
+    }
+}
+
 /// Shared state of one running instance; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -29,6 +42,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Redis, when configured: reported by `/readyz`.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The response cache; `None` with `WAVEGATE_CACHE=off`.
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// Wakes the deletion drainer when a removal is queued, so objects go at once.
     pub deletions_due: Arc<tokio::sync::Notify>,
 }

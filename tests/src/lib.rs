@@ -45,6 +45,8 @@ pub struct TestApp {
     db: TestDatabase,
     /// Redis prefix of this test, cleared at the end.
     redis: Option<(String, String)>,
+    /// The settings it was started with, for siblings.
+    pairs: Vec<(&'static str, String)>,
     /// Data dir; removed at the end.
     _dir: tempfile::TempDir,
 }
@@ -113,6 +115,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         pairs.retain(|(key, _)| *key != k);
         pairs.push((k, v));
     }
+    let kept = pairs.clone();
     let settings =
         Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("test settings");
 
@@ -140,11 +143,53 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         bucket,
         db,
         redis,
+        pairs: kept,
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// A second instance on the same database, bucket and Redis prefix (as a deployment
+    /// of several instances has), reaching this one's S3 server as its endpoint.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary dir");
+        let mut pairs = self.pairs.clone();
+        pairs.retain(|(k, _)| {
+            !matches!(
+                *k,
+                "WAVEGATE_S3_ENDPOINT" | "WAVEGATE_S3_ACCESS_KEY" | "WAVEGATE_S3_SECRET_KEY"
+            )
+        });
+        pairs.push(("WAVEGATE_S3_ENDPOINT", format!("http://{}", self.s3_addr)));
+        pairs.push((
+            "WAVEGATE_S3_ACCESS_KEY",
+            self.state.settings.s3.access_key.clone(),
+        ));
+        pairs.push((
+            "WAVEGATE_S3_SECRET_KEY",
+            "wavegate-embedded-dev-secret".to_owned(),
+        ));
+        let settings = Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+            .expect("sibling settings");
+        let app = Application::build(settings).await.expect("sibling starts");
+        let address = format!("http://{}", app.addr());
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            s3_addr: self.s3_addr,
+            storage_up: self.storage_up.clone(),
+            state,
+            http: self.http.clone(),
+            bucket: self.bucket.clone(),
+            // The first instance owns the database and the Redis keys, and cleans them up.
+            db: TestDatabase::Sqlite,
+            redis: None,
+            pairs,
+            _dir: dir,
+        }
+    }
+
     /// A valid token for `sub` with `role` (`user`, `worker` or `admin`), valid for an hour.
     pub fn token(&self, sub: &str, role: &str) -> String {
         self.sign(json!({"sub": sub, "role": role, "exp": now() + 3600}))

@@ -14,6 +14,7 @@ use super::types::{
 };
 use super::user::User;
 use crate::auth::access;
+use crate::cache;
 use crate::error::{ApiError, ApiResult};
 use crate::service::audio_files::{self as files, FileFilter, FileOrder, FilePage};
 use crate::service::ingest;
@@ -120,6 +121,7 @@ impl AudioFile {
             disposition.into(),
             &self.0.original_filename,
         );
+        ctx.request()?.deps.url_expires(presigned.expires_at);
         Ok(Some(presigned.into()))
     }
 
@@ -292,7 +294,12 @@ pub async fn readable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<audio
     };
     let request = ctx.request()?;
     let file = request.loaders.files.load_one(id).await?;
-    Ok(file.filter(|f| access::can_read_by_id(&request.caller, f)))
+    let visible = file.filter(|f| access::can_read_by_id(&request.caller, f));
+    match &visible {
+        Some(f) => ctx.depends_on(cache::owner(f.owner_id)),
+        None => ctx.depends_on(cache::file(id)),
+    }
+    Ok(visible)
 }
 
 /// Loads a file the caller may change: `NOT_FOUND` when it may not see it, `FORBIDDEN`
@@ -337,6 +344,9 @@ impl AudioFileQuery {
         let order_by = order_by.unwrap_or_default();
         let state = ctx.state()?;
         let scope = access::list_scope(&ctx.request()?.caller);
+        cache::listing(scope)
+            .into_iter()
+            .for_each(|d| ctx.depends_on(d));
         let filter: FileFilter = filter.unwrap_or_default().into();
         let page = files::list(
             &state.db,
@@ -393,6 +403,13 @@ impl AudioFileMutation {
         };
         let row =
             ingest::store_upload(&state.db, &state.storage, owner.user_id, upload, limits).await?;
+        state
+            .file_changed(
+                row.owner_id,
+                row.id,
+                row.visibility == entity::enums::Visibility::Public,
+            )
+            .await;
         Ok(AudioFile(row))
     }
 
@@ -404,13 +421,17 @@ impl AudioFileMutation {
         input: UpdateAudioFileInput,
     ) -> ApiResult<AudioFile> {
         let file = writable_file(ctx, &id).await?;
+        let was_public = file.visibility == entity::enums::Visibility::Public;
+        let state = ctx.state()?;
         let row = files::update(
-            &ctx.state()?.db,
+            &state.db,
             file,
             input.title,
             input.visibility.map(Into::into),
         )
         .await?;
+        let public = was_public || row.visibility == entity::enums::Visibility::Public;
+        state.file_changed(row.owner_id, row.id, public).await;
         Ok(AudioFile(row))
     }
 
@@ -418,8 +439,14 @@ impl AudioFileMutation {
     async fn delete_audio_file(&self, ctx: &Context<'_>, id: ID) -> ApiResult<bool> {
         let file = writable_file(ctx, &id).await?;
         let state = ctx.state()?;
+        let (owner, id, public) = (
+            file.owner_id,
+            file.id,
+            file.visibility == entity::enums::Visibility::Public,
+        );
         files::delete(&state.db, file).await?;
         state.deletions_due.notify_one();
+        state.file_changed(owner, id, public).await;
         Ok(true)
     }
 }

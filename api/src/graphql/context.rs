@@ -13,6 +13,8 @@ pub struct RequestContext {
     pub caller: Caller,
     /// Dataloaders of this request.
     pub loaders: Loaders,
+    /// What the answer depends on, for the response cache.
+    pub deps: std::sync::Arc<crate::cache::Dependencies>,
 }
 
 /// Reaching the shared state and the request's data from a resolver.
@@ -24,6 +26,13 @@ pub trait ContextExt {
     fn state(&self) -> ApiResult<&AppState>;
     /// Data of this request.
     fn request(&self) -> ApiResult<&RequestContext>;
+
+    /// Records that the answer shows data that `dep` covers (for the response cache).
+    fn depends_on(&self, dep: String) {
+        if let Ok(r) = self.request() {
+            r.deps.add(dep);
+        }
+    }
 }
 
 impl ContextExt for Context<'_> {

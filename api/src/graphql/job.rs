@@ -27,8 +27,10 @@ impl ProcessingJob {
             .files
             .load_one(self.0.audio_file_id)
             .await?;
-        file.map(AudioFile)
-            .ok_or_else(|| ApiError::internal(format_args!("job {} has no file", self.0.id)))
+        let file =
+            file.ok_or_else(|| ApiError::internal(format_args!("job {} has no file", self.0.id)))?;
+        ctx.depends_on(crate::cache::owner(file.owner_id));
+        Ok(AudioFile(file))
     }
 
     /// What the job does, such as `transcode` or `waveform`.

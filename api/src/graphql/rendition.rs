@@ -67,6 +67,7 @@ impl Rendition {
             disposition.into(),
             &filename,
         );
+        ctx.request()?.deps.url_expires(presigned.expires_at);
         Ok(Some(presigned.into()))
     }
 }

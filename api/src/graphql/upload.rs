@@ -93,6 +93,8 @@ impl UploadQuery {
         if !caller.is_admin() {
             return Err(ApiError::Forbidden);
         }
+        // Background work (the deletion queue) changes these figures: never cached.
+        ctx.request()?.deps.uncacheable();
         let s = stats::read(&ctx.state()?.db).await?;
         let long = |n: u64| Long(i64::try_from(n).unwrap_or(i64::MAX));
         Ok(StorageStats {

@@ -43,6 +43,10 @@ impl User {
     ) -> ApiResult<AudioFileConnection> {
         let first = first.unwrap_or(files::DEFAULT_PAGE_SIZE);
         let scope = access::list_scope(&ctx.request()?.caller);
+        crate::cache::listing(scope)
+            .into_iter()
+            .for_each(|d| ctx.depends_on(d));
+        ctx.depends_on(crate::cache::owner(self.0.id));
         let filter = FileFilter {
             owner_id: Some(self.0.id),
             ..FileFilter::default()
@@ -91,6 +95,7 @@ impl UserQuery {
         let Some(id) = ctx.request()?.caller.user_id() else {
             return Ok(None);
         };
+        ctx.depends_on(crate::cache::owner(id));
         Ok(ctx.request()?.loaders.users.load_one(id).await?.map(User))
     }
 }

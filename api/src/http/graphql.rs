@@ -1,5 +1,6 @@
 //! `POST /graphql`: resolves the caller, runs the operation, records its time.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
@@ -10,6 +11,7 @@ use serde_json::json;
 
 use super::log::GraphqlOutcome;
 use crate::auth::{Caller, Principal};
+use crate::cache::Dependencies;
 use crate::error::ApiError;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestContext};
@@ -29,7 +31,7 @@ pub async fn execute(
     };
 
     // What it asks.
-    let request = match body {
+    let mut request = match body {
         Ok(body) => body.into_inner(),
         Err(e) => {
             return refuse(
@@ -41,13 +43,46 @@ pub async fn execute(
     let operation = state
         .metrics
         .operation_label(operation_name(&request).as_deref());
+    let started = Instant::now();
+
+    // A query may be answered from the cache.
+    let cache = state.cache.as_ref().filter(|_| is_query(&mut request));
+    let mut pending = None;
+    if let Some(cache) = cache {
+        let variables = serde_json::to_vec(&request.variables).unwrap_or_default();
+        let key = cache.key(
+            &request.query,
+            request.operation_name.as_deref(),
+            &variables,
+            &scope(&caller),
+        );
+        match cache.lookup(key).await {
+            Ok(body) => {
+                state
+                    .metrics
+                    .graphql_duration
+                    .with_label_values(&[&operation])
+                    .observe(started.elapsed().as_secs_f64());
+                req.extensions_mut().insert(GraphqlOutcome {
+                    operation,
+                    caller: caller.kind(),
+                    outcome: "ok (cached)".into(),
+                });
+                return HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body);
+            }
+            Err(p) => pending = p,
+        }
+    }
 
     // Run it with this request's caller and fresh dataloaders.
-    let started = Instant::now();
     let loaders = Loaders::new(&state.db, &state.metrics, state.settings.dataloader_delay);
+    let deps = Arc::new(Dependencies::default());
     let request = request.data(RequestContext {
         caller: caller.clone(),
         loaders,
+        deps: deps.clone(),
     });
     let mut response = schema.execute(request).await;
     state
@@ -55,6 +90,24 @@ pub async fn execute(
         .graphql_duration
         .with_label_values(&[&operation])
         .observe(started.elapsed().as_secs_f64());
+    if let (Some(cache), Some(pending)) = (cache, pending)
+        && response.errors.is_empty()
+    {
+        match serde_json::to_vec(&response) {
+            Ok(body) => {
+                cache.store(pending, &body, &deps).await;
+                req.extensions_mut().insert(GraphqlOutcome {
+                    operation,
+                    caller: caller.kind(),
+                    outcome: "ok".into(),
+                });
+                return HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialise a response"),
+        }
+    }
 
     // Every error carries a code: those async-graphql raises itself (syntax, validation,
     // argument coercion) are the client's input.
@@ -77,6 +130,37 @@ pub async fn execute(
         outcome,
     });
     HttpResponse::Ok().json(&response)
+}
+
+/// Whether the request is a query (parsed here once; execution reuses the parse).
+fn is_query(request: &mut async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
+        return false;
+    };
+    let ty = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name.as_str()).map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    ty == Some(OperationType::Query)
+}
+
+/// The cache scope of a caller: anonymous callers share one, everyone else has its own.
+fn scope(caller: &Caller) -> String {
+    match caller {
+        Caller::Anonymous => "anonymous".to_owned(),
+        Caller::Authenticated(p) => {
+            format!("{}:{}", crate::auth::jwt::role_name(p.role), p.subject)
+        }
+    }
 }
 
 /// Sets `BAD_USER_INPUT` on an error that has no code.

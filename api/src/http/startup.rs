@@ -76,6 +76,22 @@ impl Application {
             Some(url) => Some(crate::redis_conn::connect(url.expose_secret())?),
         };
 
+        // The response cache: counters shared through Redis when there is one.
+        let cache = settings.cache_enabled.then(|| {
+            let generations = match &redis {
+                Some(conn) => crate::cache::generations::Generations::redis(
+                    conn.clone(),
+                    &settings.redis_prefix,
+                ),
+                None => crate::cache::generations::Generations::local(),
+            };
+            Arc::new(crate::cache::ResponseCache::new(
+                generations,
+                &crate::graphql::sdl(),
+                metrics.clone(),
+            ))
+        });
+
         let state = AppState {
             db,
             storage,
@@ -86,6 +102,7 @@ impl Application {
             settings: Arc::new(settings),
             redis,
             deletions_due: Arc::new(tokio::sync::Notify::new()),
+            cache,
         };
 
         // Browsers PUT straight to storage: the bucket must allow their origins.

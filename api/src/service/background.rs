@@ -26,6 +26,15 @@ pub fn spawn(state: AppState) {
             }
         }
     }));
+    if let Some(cache) = state.cache.clone() {
+        tokio::spawn(async move {
+            let mut ticks = super::uploads::every(Duration::from_secs(1));
+            loop {
+                ticks.tick().await;
+                cache.generations().heal().await;
+            }
+        });
+    }
     tokio::spawn(crate::db::in_background(async move {
         let mut ticks = super::uploads::every(EXPIRY_PERIOD);
         loop {

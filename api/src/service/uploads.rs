@@ -119,6 +119,9 @@ pub async fn create(state: &AppState, owner: Uuid, declaration: Declaration) -> 
 
     // The same bytes stored and verified already: share them.
     if let Some(file) = share_existing_blob(state, owner, &d).await? {
+        state
+            .file_changed(owner, file.id, file.visibility == Visibility::Public)
+            .await;
         return Ok(Ticket::AlreadyStored(file));
     }
 
@@ -159,6 +162,7 @@ pub async fn create(state: &AppState, owner: Uuid, declaration: Declaration) -> 
     .insert(&txn)
     .await?;
     txn.commit().await?;
+    state.file_changed(owner, file.id, false).await;
     ticket_for(state, file).await
 }
 
@@ -347,6 +351,7 @@ pub async fn complete(
         Err(e) => {
             // Not there yet, or storage failed: back to pending, nothing lost.
             set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
+            state.file_changed(file.owner_id, file.id, false).await;
             Err(e)
         }
     }
@@ -461,6 +466,7 @@ async fn finish(
         deletions::cancel(&state.db, &original).await?;
         if let Err(e) = state.storage.copy(&row.staging_key, &original).await {
             set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
+            state.file_changed(file.owner_id, file.id, false).await;
             return Err(e);
         }
     }
@@ -500,6 +506,13 @@ async fn finish(
     deletions::enqueue(&txn, &row.staging_key, None).await?;
     txn.commit().await?;
     state.deletions_due.notify_one();
+    state
+        .file_changed(
+            ready.owner_id,
+            ready.id,
+            ready.visibility == Visibility::Public,
+        )
+        .await;
     Ok(ready)
 }
 
@@ -521,6 +534,9 @@ async fn reject(
     deletions::enqueue(&txn, &row.staging_key, row.multipart_upload_id.as_deref()).await?;
     txn.commit().await?;
     state.deletions_due.notify_one();
+    state
+        .file_changed(rejected.owner_id, rejected.id, false)
+        .await;
     Ok(rejected)
 }
 
@@ -548,6 +564,7 @@ pub async fn abort(state: &AppState, file: audio_file::Model) -> ApiResult<()> {
     }
     txn.commit().await?;
     state.deletions_due.notify_one();
+    state.file_changed(file.owner_id, file.id, false).await;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod cache;
 mod dataloader;
 mod downloads;
 mod input;

@@ -1,0 +1,326 @@
+//! The response cache: whole GraphQL answers, kept in process (moka) and, with
+//! `REDIS_URL`, in Redis, so that instances share them.
+//!
+//! # Keys
+//!
+//! A key is the SHA-256 of length-prefixed parts: the schema, the query text, the
+//! operation name, the variables and the caller's scope. Anonymous callers share one
+//! scope; every authenticated caller has its own (subject and role), so no answer built
+//! for one caller is served to another. Length prefixes keep any variable or claim from
+//! spelling another key's parts.
+//!
+//! # Invalidation
+//!
+//! Resolvers record what an answer depends on ([`Dependencies`]): the owners whose files
+//! it shows, the public listing, a file id it found missing. Writes bump a generation
+//! counter per dependency ([`generations`]). An entry keeps the generations it was built
+//! under and is served only while they are all unchanged, checked on every hit against
+//! the shared counters (Redis, or the process when Redis is not configured), so after a
+//! mutation returns no instance serves an answer older than it. An answer computed while
+//! any write happened is not stored at all.
+//!
+//! # Failure
+//!
+//! Redis calls have short timeouts; after a failure the cache is bypassed for a few
+//! seconds (answers come from the database) and tried again. A write that could not bump
+//! its counters marks the instance, which bumps a global epoch once Redis answers again,
+//! dropping every entry. No request fails because of the cache.
+
+pub mod generations;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::metrics::Metrics;
+use generations::Generations;
+
+/// How long an answer lives at most.
+const MAX_TTL: Duration = Duration::from_secs(60);
+/// Presigned URLs in a cached answer must stay valid at least this long after the
+/// answer's expiry.
+const URL_MARGIN: Duration = Duration::from_secs(60);
+/// Bytes of answers kept in process.
+const LOCAL_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one answer depends on, and the earliest expiry of the URLs it holds; collected by
+/// resolvers during execution.
+#[derive(Default, Debug)]
+pub struct Dependencies {
+    /// Dependency names (`owner:<id>`, `public`, `file:<id>`, `all-files`).
+    keys: Mutex<HashSet<String>>,
+    /// The earliest `expiresAt` of a presigned URL in the answer.
+    earliest_url_expiry: Mutex<Option<DateTime<Utc>>>,
+    /// The answer shows something no counter covers: never store it.
+    uncacheable: std::sync::atomic::AtomicBool,
+}
+
+impl Dependencies {
+    /// Records that the answer shows data that `dep` covers.
+    pub fn add(&self, dep: String) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(dep);
+        }
+    }
+
+    /// Records a presigned URL expiring at `at`.
+    pub fn url_expires(&self, at: DateTime<Utc>) {
+        if let Ok(mut earliest) = self.earliest_url_expiry.lock() {
+            *earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        }
+    }
+
+    /// Marks the answer as one that must not be stored.
+    pub fn uncacheable(&self) {
+        self.uncacheable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn take(&self) -> (Vec<String>, Option<DateTime<Utc>>) {
+        let keys = self
+            .keys
+            .lock()
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default();
+        let earliest = self.earliest_url_expiry.lock().map(|e| *e).unwrap_or(None);
+        (keys, earliest)
+    }
+}
+
+/// Dependency on the files of one owner.
+pub fn owner(id: uuid::Uuid) -> String {
+    format!("owner:{id}")
+}
+/// Dependency on one file id (for answers that found it missing or hidden).
+pub fn file(id: uuid::Uuid) -> String {
+    format!("file:{id}")
+}
+/// Dependency on every `PUBLIC` file (public listings).
+pub const PUBLIC: &str = "public";
+/// Dependency on every file (admin listings, statistics).
+pub const ALL_FILES: &str = "all-files";
+
+/// The dependencies a change to a file touches: its owner's files, the file itself, every
+/// file, and the public listing when the file is or was `PUBLIC`.
+pub fn file_change(owner_id: uuid::Uuid, file_id: uuid::Uuid, public: bool) -> Vec<String> {
+    let mut deps = vec![owner(owner_id), file(file_id), ALL_FILES.to_owned()];
+    if public {
+        deps.push(PUBLIC.to_owned());
+    }
+    deps
+}
+
+/// The dependencies of a listing in `scope`.
+pub fn listing(scope: crate::auth::access::ListScope) -> Vec<String> {
+    use crate::auth::access::ListScope;
+    match scope {
+        ListScope::All => vec![ALL_FILES.to_owned()],
+        ListScope::PublicAndOwn(None) => vec![PUBLIC.to_owned()],
+        ListScope::PublicAndOwn(Some(me)) => vec![PUBLIC.to_owned(), owner(me)],
+    }
+}
+
+/// One stored answer.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    /// The JSON response.
+    body: String,
+    /// The generations it was built under.
+    deps: Vec<(String, u64)>,
+    /// Unix milliseconds after which it is dropped.
+    expires_ms: i64,
+}
+
+/// The response cache of one instance.
+pub struct ResponseCache {
+    /// Answers in process.
+    local: moka::future::Cache<[u8; 32], Arc<Entry>>,
+    /// Generation counters (shared through Redis when configured), and answers in Redis.
+    generations: Generations,
+    /// Hash of the schema, part of every key.
+    schema: [u8; 32],
+    /// Hit and miss counters.
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("entries", &self.local.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A miss that may be stored once computed: its key and the write count seen before.
+pub struct Pending {
+    key: [u8; 32],
+    writes_before: u64,
+}
+
+impl ResponseCache {
+    /// A cache over `generations`, for the schema whose SDL is `sdl`.
+    pub fn new(generations: Generations, sdl: &str, metrics: Arc<Metrics>) -> Self {
+        let local = moka::future::Cache::builder()
+            .max_capacity(LOCAL_CAPACITY_BYTES)
+            .weigher(|_, e: &Arc<Entry>| u32::try_from(e.body.len() + 64).unwrap_or(u32::MAX))
+            .time_to_live(MAX_TTL)
+            .build();
+        Self {
+            local,
+            generations,
+            schema: Sha256::digest(sdl.as_bytes()).into(),
+            metrics,
+        }
+    }
+
+    /// The counters, for writes to bump.
+    pub fn generations(&self) -> &Generations {
+        &self.generations
+    }
+
+    /// The key of an operation for a caller scope.
+    pub fn key(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &[u8],
+        scope: &str,
+    ) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for part in [
+            &self.schema[..],
+            query.as_bytes(),
+            operation.unwrap_or("").as_bytes(),
+            variables,
+            scope.as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    }
+
+    /// A valid stored answer for `key`, or what it takes to store one after computing it.
+    pub async fn lookup(&self, key: [u8; 32]) -> Result<Bytes, Option<Pending>> {
+        let now = Utc::now().timestamp_millis();
+        let entry = match self.local.get(&key).await {
+            Some(e) => Some(e),
+            None => match self.generations.load_entry(&key).await {
+                Some(raw) => serde_json::from_slice::<Entry>(&raw).ok().map(Arc::new),
+                None => None,
+            },
+        };
+        if let Some(entry) = entry.filter(|e| e.expires_ms > now) {
+            let names: Vec<&str> = entry.deps.iter().map(|(n, _)| n.as_str()).collect();
+            if let Some(current) = self.generations.current(&names).await
+                && entry
+                    .deps
+                    .iter()
+                    .zip(current)
+                    .all(|((_, stored), now)| *stored == now)
+            {
+                self.local.insert(key, entry.clone()).await;
+                self.metrics
+                    .cache_requests
+                    .with_label_values(&["response", "hit"])
+                    .inc();
+                return Ok(Bytes::from(entry.body.clone()));
+            }
+        }
+        self.metrics
+            .cache_requests
+            .with_label_values(&["response", "miss"])
+            .inc();
+        // Stored later only if no write happens meanwhile (and Redis answers).
+        let writes_before = self.generations.writes().await;
+        Err(writes_before.map(|w| Pending {
+            key,
+            writes_before: w,
+        }))
+    }
+
+    /// Stores an answer computed after a miss, unless a write happened meanwhile or its
+    /// presigned URLs would expire too soon.
+    pub async fn store(&self, pending: Pending, body: &[u8], deps: &Dependencies) {
+        if deps.uncacheable.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let (mut names, earliest_url) = deps.take();
+        names.push(generations::EPOCH.to_owned());
+        names.sort();
+        let mut ttl = MAX_TTL;
+        if let Some(at) = earliest_url {
+            let left = (at - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .saturating_sub(URL_MARGIN);
+            ttl = ttl.min(left);
+        }
+        if ttl < Duration::from_secs(1) {
+            return;
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let Some((gens, writes_now)) = self.generations.current_and_writes(&refs).await else {
+            return;
+        };
+        if writes_now != pending.writes_before {
+            return;
+        }
+        let Ok(body) = String::from_utf8(body.to_vec()) else {
+            return;
+        };
+        let entry = Entry {
+            body,
+            deps: names.into_iter().zip(gens).collect(),
+            expires_ms: Utc::now().timestamp_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
+        };
+        if let Ok(raw) = serde_json::to_vec(&entry) {
+            self.generations.save_entry(&pending.key, raw, ttl).await;
+        }
+        self.local.insert(pending.key, Arc::new(entry)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ResponseCache {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        ResponseCache::new(Generations::local(), "type Query { a: Int }", metrics)
+    }
+
+    #[test]
+    fn key_parts_cannot_be_shifted_into_one_another() {
+        let c = cache();
+
+        let a = c.key("{ a }", Some("x"), b"{}", "user:alice");
+        let shifted = c.key("{ a }x", None, b"{}", "user:alice");
+        let scope_in_variables = c.key("{ a }", Some("x"), b"{}user:alice", "");
+
+        assert_ne!(a, shifted);
+        assert_ne!(a, scope_in_variables);
+        assert_eq!(a, c.key("{ a }", Some("x"), b"{}", "user:alice"));
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_dropped_once_a_dependency_moves() {
+        let c = cache();
+        let key = c.key("{ a }", None, b"", "anonymous");
+        let deps = Dependencies::default();
+        deps.add(PUBLIC.to_owned());
+
+        let pending = c.lookup(key).await.unwrap_err().unwrap();
+        c.store(pending, b"{\"data\":1}", &deps).await;
+        let hit = c.lookup(key).await;
+        c.generations().bump(&[PUBLIC.to_owned()]).await;
+        let after_write = c.lookup(key).await;
+
+        assert_eq!(hit.ok().as_deref(), Some(&b"{\"data\":1}"[..]));
+        assert!(after_write.is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The response cache: repeats are answered from it, never across callers, and never
+//! after a write made them stale.
+
+use serde_json::json;
+use wavegate_tests::{TestApp, fixtures::wav, spawn_app};
+
+const LIBRARY: &str =
+    "query Library { me { subject } audioFiles { totalCount edges { node { id title } } } }";
+const TITLE: &str = "query Title($id: ID!) { audioFile(id: $id) { title visibility } }";
+const RENAME: &str =
+    "mutation($id: ID!, $t: String) { updateAudioFile(id: $id, input: { title: $t }) { title } }";
+
+async fn hits(app: &TestApp) -> f64 {
+    app.metric(
+        "wavegate_cache_requests_total",
+        "cache=\"response\",result=\"hit\"",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_repeated_query_is_answered_from_the_cache() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    app.upload(&alice, wav(440.0), "PRIVATE").await;
+
+    let first = app.query(Some(&alice), LIBRARY, json!({})).await;
+    let before = hits(&app).await;
+    let second = app.query(Some(&alice), LIBRARY, json!({})).await;
+
+    assert_eq!(first, second);
+    assert_eq!(hits(&app).await, before + 1.0);
+}
+
+#[tokio::test]
+async fn callers_never_share_answers_but_anonymous_callers_do() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    app.upload(&alice, wav(440.0), "PRIVATE").await;
+    app.upload(&alice, wav(550.0), "PUBLIC").await;
+
+    let for_alice = app.query(Some(&alice), LIBRARY, json!({})).await;
+    let for_bob = app.query(Some(&bob), LIBRARY, json!({})).await;
+    let anonymous = app.query(None, LIBRARY, json!({})).await;
+    let before = hits(&app).await;
+    let anonymous_again = app.query(None, LIBRARY, json!({})).await;
+
+    assert_eq!(for_alice["me"]["subject"], "alice");
+    assert_eq!(for_alice["audioFiles"]["totalCount"], 2);
+    assert_eq!(for_bob["me"]["subject"], "bob");
+    assert_eq!(
+        for_bob["audioFiles"]["totalCount"], 1,
+        "bob never gets alice's answer"
+    );
+    assert!(anonymous["me"].is_null());
+    assert_eq!(anonymous["audioFiles"]["totalCount"], 1);
+    assert_eq!(anonymous_again, anonymous);
+    assert_eq!(
+        hits(&app).await,
+        before + 1.0,
+        "anonymous callers share one answer"
+    );
+}
+
+#[tokio::test]
+async fn the_same_subject_with_another_role_gets_its_own_answer() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    app.upload(&alice, wav(440.0), "PRIVATE").await;
+    let carol_user = app.token("carol", "user");
+    let carol_admin = app.token("carol", "admin");
+
+    let as_user = app.query(Some(&carol_user), LIBRARY, json!({})).await;
+    let as_admin = app.query(Some(&carol_admin), LIBRARY, json!({})).await;
+
+    assert_eq!(as_user["audioFiles"]["totalCount"], 0);
+    assert_eq!(as_admin["audioFiles"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn crafted_variables_cannot_reach_another_callers_entry() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seen = app.query(Some(&alice), TITLE, json!({"id": id})).await;
+
+    // Variables spelling other key parts (a scope, an operation) do not meet alice's key.
+    let crafted = json!({"id": id, "scope": "user:alice", "operationName": "Title"});
+    let (_, body) = app.post(Some(&bob), TITLE, crafted).await;
+
+    assert_eq!(seen["audioFile"]["title"], "take");
+    assert!(
+        body["data"]["audioFile"].is_null(),
+        "bob sees nothing: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_reads_its_own_write_at_once() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let id = app.upload(&alice, wav(440.0), "PUBLIC").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.query(Some(&alice), TITLE, json!({"id": id})).await;
+    app.query(None, TITLE, json!({"id": id})).await;
+    app.query(None, LIBRARY, json!({})).await;
+
+    app.query(Some(&alice), RENAME, json!({"id": id, "t": "Renamed"}))
+        .await;
+    let own = app.query(Some(&alice), TITLE, json!({"id": id})).await;
+    let anonymous = app.query(None, TITLE, json!({"id": id})).await;
+    let listing = app.query(None, LIBRARY, json!({})).await;
+
+    assert_eq!(own["audioFile"]["title"], "Renamed");
+    assert_eq!(
+        anonymous["audioFile"]["title"], "Renamed",
+        "nobody gets the stale title"
+    );
+    assert_eq!(
+        listing["audioFiles"]["edges"][0]["node"]["title"],
+        "Renamed"
+    );
+}
+
+#[tokio::test]
+async fn a_file_made_private_drops_out_of_cached_public_answers() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let id = app.upload(&alice, wav(440.0), "PUBLIC").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.query(None, LIBRARY, json!({})).await["audioFiles"]["totalCount"],
+        1
+    );
+    assert!(!app.query(None, TITLE, json!({"id": id})).await["audioFile"].is_null());
+
+    app.query(
+        Some(&alice),
+        "mutation($id: ID!) { updateAudioFile(id: $id, input: { visibility: PRIVATE }) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+
+    assert_eq!(
+        app.query(None, LIBRARY, json!({})).await["audioFiles"]["totalCount"],
+        0
+    );
+    assert!(app.query(None, TITLE, json!({"id": id})).await["audioFile"].is_null());
+}
+
+#[tokio::test]
+async fn a_second_instance_sharing_redis_reads_fresh_data_after_a_write_on_the_first() {
+    if std::env::var("WAVEGATE_TEST_REDIS_URL").map_or(true, |v| v.is_empty()) {
+        // Without Redis each instance keeps its own cache; sharing needs Redis.
+        return;
+    }
+    let first = spawn_app().await;
+    let second = first.spawn_sibling().await;
+    let alice = first.token("alice", "user");
+    let id = first.upload(&alice, wav(440.0), "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    first.query(Some(&alice), TITLE, json!({"id": id})).await;
+    second.query(Some(&alice), TITLE, json!({"id": id})).await;
+    let shared_before = hits(&second).await;
+    second.query(Some(&alice), TITLE, json!({"id": id})).await;
+
+    first
+        .query(
+            Some(&alice),
+            RENAME,
+            json!({"id": id, "t": "From the first"}),
+        )
+        .await;
+    let on_second = second.query(Some(&alice), TITLE, json!({"id": id})).await;
+
+    assert_eq!(
+        hits(&second).await,
+        shared_before + 1.0 + 0.0,
+        "the second instance answered from the cache"
+    );
+    assert_eq!(on_second["audioFile"]["title"], "From the first");
+}
