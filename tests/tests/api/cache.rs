@@ -191,3 +191,142 @@ async fn a_second_instance_sharing_redis_reads_fresh_data_after_a_write_on_the_f
     );
     assert_eq!(on_second["audioFile"]["title"], "From the first");
 }
+
+/// A Redis server of the test's own, on a free port, that the test may stop and restart.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    /// Starts one; `None` where no `redis-server` is installed.
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let mut redis = PrivateRedis { port, child: None };
+        redis.resume().then_some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn resume(&mut self) -> bool {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else { return false };
+        self.child = Some(child);
+        // Ready once it accepts connections.
+        (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn redis_stopped_and_restarted_under_load_fails_no_request_and_serves_nothing_stale() {
+    let Some(mut redis) = PrivateRedis::start() else {
+        eprintln!("redis-server is not installed; skipped");
+        return;
+    };
+    let app = wavegate_tests::spawn_app_with(wavegate_tests::Options {
+        settings: vec![
+            ("REDIS_URL", redis.url()),
+            ("WAVEGATE_REDIS_PREFIX", "outage-test:".into()),
+        ],
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    let id = app.upload(&alice, wav(440.0), "PUBLIC").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Load before, during and after the outage; a write lands while Redis is down.
+    let mut statuses = Vec::new();
+    for round in 0..3 {
+        if round == 1 {
+            redis.stop();
+        }
+        for _ in 0..20 {
+            statuses.push(app.post(Some(&alice), TITLE, json!({"id": id})).await.0);
+            statuses.push(app.post(None, LIBRARY, json!({})).await.0);
+        }
+        if round == 1 {
+            app.query(
+                Some(&alice),
+                RENAME,
+                json!({"id": id, "t": "Renamed in the outage"}),
+            )
+            .await;
+            let ready: serde_json::Value = app
+                .http
+                .get(format!("{}/readyz", app.address))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(ready["redis"], "down");
+            assert_eq!(
+                app.http
+                    .get(format!("{}/readyz", app.address))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+                200
+            );
+            assert!(redis.resume(), "redis restarts");
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        }
+    }
+    let hits_after = hits(&app).await;
+    app.query(None, LIBRARY, json!({})).await;
+    let own = app.query(Some(&alice), TITLE, json!({"id": id})).await;
+    let anonymous = app.query(None, LIBRARY, json!({})).await;
+
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every request answered: {statuses:?}"
+    );
+    assert_eq!(own["audioFile"]["title"], "Renamed in the outage");
+    assert_eq!(
+        anonymous["audioFiles"]["edges"][0]["node"]["title"],
+        "Renamed in the outage"
+    );
+    assert!(
+        hits(&app).await > hits_after,
+        "the cache is used again once Redis is back"
+    );
+}
