@@ -44,6 +44,17 @@ read -r page_rps page_p50 page_p99 < <(load http://127.0.0.1:18080/graphql "$OUT
 read -r byid_rps byid_p50 byid_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/byid.json" "$CONNECTIONS" "$DURATION")
 read -r ceil_rps ceil_p50 ceil_p99 < <(load http://127.0.0.1:18081/ "$OUT/page.json" "$CONNECTIONS" "$DURATION")
 
+# The same page answered from the response cache: in process, then shared through Redis.
+stop_server
+start_server WAVEGATE_CACHE=on
+read -r local_rps local_p50 local_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/page.json" "$CONNECTIONS" "$DURATION")
+stop_server
+REDIS="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
+redis-cli -u "$REDIS" --scan --pattern 'wavegate-bench:*' | xargs -r redis-cli -u "$REDIS" del > /dev/null
+start_server WAVEGATE_CACHE=on REDIS_URL="$REDIS" WAVEGATE_REDIS_PREFIX=wavegate-bench:
+read -r redis_rps redis_p50 redis_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/page.json" "$CONNECTIONS" "$DURATION")
+redis-cli -u "$REDIS" --scan --pattern 'wavegate-bench:*' | xargs -r redis-cli -u "$REDIS" del > /dev/null
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "wavegate read path, uncached, on PostgreSQL; wrk -c$CONNECTIONS -d$DURATION on $(nproc) cores"
@@ -51,4 +62,6 @@ echo "page response: $(wc -c < "$OUT/page-response.json") bytes"
 printf '%-34s %10s %10s %10s %11s\n' "endpoint" "req/s" "p50" "p99" "of ceiling"
 printf '%-34s %10s %10s %10s %11s\n' "50-file page (downloadUrl each)" "$page_rps" "$page_p50" "$page_p99" "$(ratio "$page_rps" "$ceil_rps")"
 printf '%-34s %10s %10s %10s %11s\n' "file by id" "$byid_rps" "$byid_p50" "$byid_p99" "$(ratio "$byid_rps" "$ceil_rps")"
+printf '%-34s %10s %10s %10s %11s\n' "page, cached in process" "$local_rps" "$local_p50" "$local_p99" "$(ratio "$local_rps" "$ceil_rps")"
+printf '%-34s %10s %10s %10s %11s\n' "page, cached through Redis" "$redis_rps" "$redis_p50" "$redis_p99" "$(ratio "$redis_rps" "$ceil_rps")"
 printf '%-34s %10s %10s %10s %11s\n' "static ceiling (same bytes)" "$ceil_rps" "$ceil_p50" "$ceil_p99" "1.00"
