@@ -108,21 +108,16 @@ impl AudioFile {
         #[graphql(default = 900)] expires_in: Option<i32>,
         #[graphql(default_with = "Some(Disposition::Inline)")] disposition: Option<Disposition>,
     ) -> ApiResult<Option<PresignedUrl>> {
-        let expires = types::expires_in(expires_in.unwrap_or(types::DEFAULT_EXPIRES_IN))?;
-        let disposition = disposition.unwrap_or_default();
         if self.0.status != DbStatus::Ready {
+            types::expires_in(expires_in.unwrap_or(types::DEFAULT_EXPIRES_IN))?;
             return Ok(None);
         }
-        let key = crate::storage::layout::original_key(&self.0.sha256);
-        let presigned = ctx.state()?.presigner.get(
-            &key,
-            expires,
-            &self.0.content_type,
-            disposition.into(),
-            &self.0.original_filename,
-        );
-        ctx.request()?.deps.url_expires(presigned.expires_at);
-        Ok(Some(presigned.into()))
+        let object = types::Download {
+            key: &crate::storage::layout::original_key(&self.0.sha256),
+            content_type: &self.0.content_type,
+            filename: &self.0.original_filename,
+        };
+        object.presign(ctx, expires_in, disposition).map(Some)
     }
 
     /// Derived encodings, oldest first.

@@ -5,7 +5,6 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::rendition;
 
-use super::context::ContextExt;
 use super::types::{self, Disposition, Long, PresignedUrl};
 use crate::error::ApiResult;
 
@@ -57,17 +56,11 @@ impl Rendition {
         #[graphql(default = 900)] expires_in: Option<i32>,
         #[graphql(default_with = "Some(Disposition::Inline)")] disposition: Option<Disposition>,
     ) -> ApiResult<Option<PresignedUrl>> {
-        let expires = types::expires_in(expires_in.unwrap_or(types::DEFAULT_EXPIRES_IN))?;
-        let disposition = disposition.unwrap_or_default();
-        let filename = format!("{}.{}", self.file_stem, self.model.format);
-        let presigned = ctx.state()?.presigner.get(
-            &self.model.object_key,
-            expires,
-            &self.model.content_type,
-            disposition.into(),
-            &filename,
-        );
-        ctx.request()?.deps.url_expires(presigned.expires_at);
-        Ok(Some(presigned.into()))
+        let object = types::Download {
+            key: &self.model.object_key,
+            content_type: &self.model.content_type,
+            filename: &format!("{}.{}", self.file_stem, self.model.format),
+        };
+        object.presign(ctx, expires_in, disposition).map(Some)
     }
 }

@@ -165,6 +165,41 @@ pub fn expires_in(seconds: i32) -> ApiResult<std::time::Duration> {
     ))
 }
 
+/// An object a client may download, as `downloadUrl` fields presign it.
+pub struct Download<'a> {
+    /// Object key.
+    pub key: &'a str,
+    /// Content type the download is served with.
+    pub content_type: &'a str,
+    /// Name a saved download gets.
+    pub filename: &'a str,
+}
+
+impl Download<'_> {
+    /// Checks the arguments of a `downloadUrl` field and presigns a GET, recording the
+    /// URL's expiry for the response cache.
+    pub fn presign(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        expires_in: Option<i32>,
+        disposition: Option<Disposition>,
+    ) -> ApiResult<PresignedUrl> {
+        use super::context::ContextExt;
+
+        let expires = self::expires_in(expires_in.unwrap_or(DEFAULT_EXPIRES_IN))?;
+        let disposition = disposition.unwrap_or_default().into();
+        let presigned = ctx.state()?.presigner.get(
+            self.key,
+            expires,
+            self.content_type,
+            disposition,
+            self.filename,
+        );
+        ctx.request()?.deps.url_expires(presigned.expires_at);
+        Ok(presigned.into())
+    }
+}
+
 /// Relay page information.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct PageInfo {

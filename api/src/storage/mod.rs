@@ -17,6 +17,7 @@ use std::time::Duration;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use secrecy::ExposeSecret;
 use url::Url;
@@ -126,6 +127,51 @@ impl Storage {
             .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
     }
 
+    /// Sorts the outcome of one S3 call, counting it: the value; or an S3 error code listed
+    /// in `expected` (storage answered, the caller decides what it means); or a failure,
+    /// logged here and reported as `STORAGE_UNAVAILABLE`.
+    fn sort<T, E>(
+        &self,
+        op: &str,
+        res: Result<T, SdkError<E>>,
+        expected: &[&str],
+    ) -> ApiResult<Result<T, String>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match res {
+            Ok(v) => {
+                self.metrics.s3(op, true);
+                Ok(Ok(v))
+            }
+            Err(e) => match e
+                .as_service_error()
+                .and_then(|s| s.code())
+                .filter(|c| expected.contains(c))
+            {
+                Some(code) => {
+                    self.metrics.s3(op, true);
+                    Ok(Err(code.to_owned()))
+                }
+                None => {
+                    self.metrics.s3(op, false);
+                    Err(ApiError::storage(format_args!(
+                        "{op}: {}",
+                        DisplayErrorContext(e)
+                    )))
+                }
+            },
+        }
+    }
+
+    /// The value of one S3 call, any error being a storage failure.
+    fn check<T, E>(&self, op: &str, res: Result<T, SdkError<E>>) -> ApiResult<T>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.sort(op, res, &[])?.map_err(ApiError::storage)
+    }
+
     /// Uploads `len` bytes of a local file to `key`, streaming them from disk.
     #[tracing::instrument(skip(self, file))]
     pub async fn put_file(
@@ -142,35 +188,29 @@ impl Storage {
             .await
             .map_err(ApiError::internal)?;
         let len = i64::try_from(len).map_err(ApiError::internal)?;
-        let res = self
+        let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type)
-            .content_length(len)
-            .body(body)
-            .send()
-            .await;
-        self.metrics.s3("put_object", res.is_ok());
-        res.map(|_| ())
-            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+            .content_type(content_type);
+        self.check(
+            "put_object",
+            req.content_length(len).body(body).send().await,
+        )
+        .map(|_| ())
     }
 
     /// Uploads bytes held in memory (small objects: seeds, fixtures).
     pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> ApiResult<()> {
-        let res = self
+        let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await;
-        self.metrics.s3("put_object", res.is_ok());
-        res.map(|_| ())
-            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+            .content_type(content_type);
+        self.check("put_object", req.body(ByteStream::from(bytes)).send().await)
+            .map(|_| ())
     }
 
     /// The size of the object at `key`, or `None` when there is none.
@@ -182,38 +222,27 @@ impl Storage {
             .key(key)
             .send()
             .await;
-        match res {
-            Ok(out) => {
-                self.metrics.s3("head_object", true);
-                Ok(Some(
-                    out.content_length()
-                        .and_then(|n| u64::try_from(n).ok())
-                        .unwrap_or(0),
-                ))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                self.metrics.s3("head_object", true);
-                Ok(None)
-            }
-            Err(e) => {
-                self.metrics.s3("head_object", false);
-                Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
-            }
-        }
+        Ok(self
+            .sort("head_object", res, &["NotFound", "NoSuchKey"])?
+            .ok()
+            .map(|out| {
+                out.content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0)
+            }))
     }
 
     /// Starts a multipart upload to `key`; returns its upload id.
     pub async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String> {
-        let res = self
+        let req = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .send()
-            .await;
-        self.metrics.s3("create_multipart_upload", res.is_ok());
-        let out = res.map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .key(key);
+        let out = self.check(
+            "create_multipart_upload",
+            req.content_type(content_type).send().await,
+        )?;
         out.upload_id()
             .map(str::to_owned)
             .ok_or_else(|| ApiError::storage("no upload id in the answer"))
@@ -228,41 +257,25 @@ impl Storage {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let res = self
+            let req = self
                 .client
                 .list_parts()
                 .bucket(&self.bucket)
                 .key(key)
-                .upload_id(upload_id)
-                .set_part_number_marker(marker.clone())
-                .send()
-                .await;
-            match res {
-                Ok(out) => {
-                    self.metrics.s3("list_parts", true);
-                    for p in out.parts() {
-                        if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
-                            parts.push((n, etag.to_owned(), p.size().unwrap_or(0)));
-                        }
-                    }
-                    if out.is_truncated() == Some(true) {
-                        marker = out.next_part_number_marker().map(str::to_owned);
-                    } else {
-                        return Ok(Some(parts));
-                    }
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.meta().code() == Some("NoSuchUpload")) =>
-                {
-                    self.metrics.s3("list_parts", true);
-                    return Ok(None);
-                }
-                Err(e) => {
-                    self.metrics.s3("list_parts", false);
-                    return Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)));
+                .upload_id(upload_id);
+            let res = req.set_part_number_marker(marker.clone()).send().await;
+            let Ok(out) = self.sort("list_parts", res, &["NoSuchUpload"])? else {
+                return Ok(None);
+            };
+            for p in out.parts() {
+                if let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) {
+                    parts.push((n, etag.to_owned(), p.size().unwrap_or(0)));
                 }
             }
+            if out.is_truncated() != Some(true) {
+                return Ok(Some(parts));
+            }
+            marker = out.next_part_number_marker().map(str::to_owned);
         }
     }
 
@@ -283,82 +296,49 @@ impl Storage {
                     .collect(),
             ))
             .build();
-        let res = self
+        let req = self
             .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(completed)
-            .send()
-            .await;
-        match res {
-            Ok(_) => {
-                self.metrics.s3("complete_multipart_upload", true);
-                Ok(true)
-            }
-            Err(e)
-                if e.as_service_error().is_some_and(|s| {
-                    matches!(
-                        s.meta().code(),
-                        Some(
-                            "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "NoSuchUpload"
-                        )
-                    )
-                }) =>
-            {
-                self.metrics.s3("complete_multipart_upload", true);
-                Ok(false)
-            }
-            Err(e) => {
-                self.metrics.s3("complete_multipart_upload", false);
-                Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
-            }
-        }
+            .upload_id(upload_id);
+        let res = req.multipart_upload(completed).send().await;
+        let refused = [
+            "InvalidPart",
+            "InvalidPartOrder",
+            "EntityTooSmall",
+            "NoSuchUpload",
+        ];
+        Ok(self
+            .sort("complete_multipart_upload", res, &refused)?
+            .is_ok())
     }
 
     /// Abandons a multipart upload; abandoning one that is gone succeeds.
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()> {
-        let res = self
+        let req = self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await;
-        match res {
-            Ok(_) => {
-                self.metrics.s3("abort_multipart_upload", true);
-                Ok(())
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.meta().code() == Some("NoSuchUpload")) =>
-            {
-                self.metrics.s3("abort_multipart_upload", true);
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.s3("abort_multipart_upload", false);
-                Err(ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
-            }
-        }
+            .upload_id(upload_id);
+        self.sort(
+            "abort_multipart_upload",
+            req.send().await,
+            &["NoSuchUpload"],
+        )
+        .map(|_| ())
     }
 
     /// Copies an object within the bucket (up to 5 GiB, S3's limit for one copy).
     pub async fn copy(&self, from: &str, to: &str) -> ApiResult<()> {
-        let res = self
+        let req = self
             .client
             .copy_object()
             .bucket(&self.bucket)
-            .copy_source(format!("{}/{from}", self.bucket))
-            .key(to)
-            .send()
-            .await;
-        self.metrics.s3("copy_object", res.is_ok());
-        res.map(|_| ())
-            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+            .copy_source(format!("{}/{from}", self.bucket));
+        self.check("copy_object", req.key(to).send().await)
+            .map(|_| ())
     }
 
     /// Streams the object at `key` into `sink` chunk by chunk; returns (bytes, SHA-256).
@@ -377,10 +357,7 @@ impl Storage {
             .key(key)
             .send()
             .await;
-        self.metrics.s3("get_object", res.is_ok());
-        let mut body = res
-            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))?
-            .body;
+        let mut body = self.check("get_object", res)?.body;
         let mut hasher = sha2::Sha256::new();
         let mut len = 0u64;
         while let Some(chunk) = body.try_next().await.map_err(ApiError::storage)? {
@@ -441,8 +418,6 @@ impl Storage {
             .key(key)
             .send()
             .await;
-        self.metrics.s3("delete_object", res.is_ok());
-        res.map(|_| ())
-            .map_err(|e| ApiError::storage(aws_sdk_s3::error::DisplayErrorContext(e)))
+        self.check("delete_object", res).map(|_| ())
     }
 }
