@@ -30,6 +30,14 @@ pub struct Metrics {
     pub dataloader_batch: HistogramVec,
     /// `wavegate_cache_requests_total{cache,result}`.
     pub cache_requests: IntCounterVec,
+    /// `wavegate_cache_operation_requests_total{operation,result}`: hit rate by operation.
+    pub cache_operation_requests: IntCounterVec,
+    /// `wavegate_cache_evictions_total`: answers dropped for room.
+    pub cache_evictions: IntCounter,
+    /// `wavegate_cache_invalidations_total`: dependency counters bumped by writes.
+    pub cache_invalidations: IntCounter,
+    /// `wavegate_cache_redis_errors_total`: Redis calls that failed or timed out.
+    pub cache_redis_errors: IntCounter,
     /// Operation names already used as label values.
     operations: Mutex<HashSet<String>>,
 }
@@ -90,6 +98,29 @@ impl Metrics {
             ),
             &["cache", "result"],
         )?;
+        let cache_operation_requests = IntCounterVec::new(
+            Opts::new(
+                "wavegate_cache_operation_requests_total",
+                "Response cache lookups by operation",
+            ),
+            &["operation", "result"],
+        )?;
+        let cache_evictions = IntCounter::new(
+            "wavegate_cache_evictions_total",
+            "Cached answers dropped for room",
+        )?;
+        let cache_invalidations = IntCounter::new(
+            "wavegate_cache_invalidations_total",
+            "Dependency counters bumped by writes",
+        )?;
+        let cache_redis_errors = IntCounter::new(
+            "wavegate_cache_redis_errors_total",
+            "Redis calls that failed",
+        )?;
+        registry.register(Box::new(cache_operation_requests.clone()))?;
+        registry.register(Box::new(cache_evictions.clone()))?;
+        registry.register(Box::new(cache_invalidations.clone()))?;
+        registry.register(Box::new(cache_redis_errors.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(graphql_duration.clone()))?;
         registry.register(Box::new(db_statements.clone()))?;
@@ -106,6 +137,10 @@ impl Metrics {
             s3_requests,
             dataloader_batch,
             cache_requests,
+            cache_operation_requests,
+            cache_evictions,
+            cache_invalidations,
+            cache_redis_errors,
             operations: Mutex::new(HashSet::new()),
         })
     }

@@ -10,7 +10,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use redis::aio::ConnectionManager;
+
+use crate::metrics::Metrics;
 
 /// Bumped after Redis missed writes; every entry depends on it.
 pub const EPOCH: &str = "epoch";
@@ -24,6 +28,8 @@ const PAUSE: Duration = Duration::from_secs(3);
 /// The counters of one instance.
 pub struct Generations {
     inner: Inner,
+    /// Invalidation and Redis error counters.
+    metrics: Arc<Metrics>,
 }
 
 enum Inner {
@@ -45,6 +51,8 @@ struct Shared {
     dirty: AtomicBool,
     /// Whether the last call worked (reported by `/readyz`).
     up: AtomicBool,
+    /// Counts failed calls.
+    errors: prometheus::IntCounter,
 }
 
 impl std::fmt::Debug for Generations {
@@ -59,14 +67,16 @@ impl std::fmt::Debug for Generations {
 
 impl Generations {
     /// Counters in this process.
-    pub fn local() -> Self {
+    pub fn local(metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Inner::Local(Mutex::new(HashMap::new())),
+            metrics,
         }
     }
 
     /// Counters in Redis, under `prefix`.
-    pub fn redis(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn redis(conn: ConnectionManager, prefix: &str, metrics: Arc<Metrics>) -> Self {
+        let errors = metrics.cache_redis_errors.clone();
         Self {
             inner: Inner::Redis(Shared {
                 conn,
@@ -74,7 +84,9 @@ impl Generations {
                 paused_until: AtomicI64::new(0),
                 dirty: AtomicBool::new(false),
                 up: AtomicBool::new(true),
+                errors,
             }),
+            metrics,
         }
     }
 
@@ -113,6 +125,7 @@ impl Generations {
     /// Bumps `names` and the write counter. Called after a write commits, before the
     /// mutation answers.
     pub async fn bump(&self, names: &[String]) {
+        self.metrics.cache_invalidations.inc_by(names.len() as u64);
         match &self.inner {
             Inner::Local(map) => {
                 if let Ok(mut map) = map.lock() {
@@ -182,6 +195,7 @@ impl Shared {
                 Some(v)
             }
             outcome => {
+                self.errors.inc();
                 if self.up.swap(false, Ordering::Relaxed) {
                     match outcome {
                         Ok(Err(e)) => {
@@ -253,6 +267,7 @@ impl Shared {
                 )
             };
         if !done {
+            self.errors.inc();
             // Answers cached elsewhere may now be stale: drop them all once Redis is back.
             self.dirty.store(true, Ordering::Relaxed);
             tracing::warn!("redis missed a write; the cache epoch moves when it is back");

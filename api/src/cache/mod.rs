@@ -25,6 +25,9 @@
 //! seconds (answers come from the database) and tried again. A write that could not bump
 //! its counters marks the instance, which bumps a global epoch once Redis answers again,
 //! dropping every entry. No request fails because of the cache.
+//!
+//! Concurrent misses on one key compute once per instance (a lock per key being
+//! computed); the others wait and then find the stored answer.
 
 pub mod generations;
 
@@ -143,6 +146,8 @@ pub struct ResponseCache {
     generations: Generations,
     /// Hash of the schema, part of every key.
     schema: [u8; 32],
+    /// Keys being computed, each with the lock its concurrent misses wait on.
+    computing: moka::future::Cache<[u8; 32], Arc<tokio::sync::Mutex<()>>>,
     /// Hit and miss counters.
     metrics: Arc<Metrics>,
 }
@@ -155,22 +160,34 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
-/// A miss that may be stored once computed: its key and the write count seen before.
+/// A miss that may be stored once computed: its key, the write count seen before, and the
+/// key's lock, held until the answer is stored or dropped.
 pub struct Pending {
     key: [u8; 32],
     writes_before: u64,
+    _computing: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl ResponseCache {
     /// A cache over `generations`, for the schema whose SDL is `sdl`.
     pub fn new(generations: Generations, sdl: &str, metrics: Arc<Metrics>) -> Self {
+        let evictions = metrics.cache_evictions.clone();
         let local = moka::future::Cache::builder()
             .max_capacity(LOCAL_CAPACITY_BYTES)
             .weigher(|_, e: &Arc<Entry>| u32::try_from(e.body.len() + 64).unwrap_or(u32::MAX))
             .time_to_live(MAX_TTL)
+            .eviction_listener(move |_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.inc();
+                }
+            })
+            .build();
+        let computing = moka::future::Cache::builder()
+            .time_to_idle(Duration::from_secs(30))
             .build();
         Self {
             local,
+            computing,
             generations,
             schema: Sha256::digest(sdl.as_bytes()).into(),
             metrics,
@@ -205,42 +222,69 @@ impl ResponseCache {
     }
 
     /// A valid stored answer for `key`, or what it takes to store one after computing it.
-    pub async fn lookup(&self, key: [u8; 32]) -> Result<Bytes, Option<Pending>> {
-        let now = Utc::now().timestamp_millis();
-        let entry = match self.local.get(&key).await {
-            Some(e) => Some(e),
-            None => match self.generations.load_entry(&key).await {
-                Some(raw) => serde_json::from_slice::<Entry>(&raw).ok().map(Arc::new),
-                None => None,
-            },
-        };
-        if let Some(entry) = entry.filter(|e| e.expires_ms > now) {
-            let names: Vec<&str> = entry.deps.iter().map(|(n, _)| n.as_str()).collect();
-            if let Some(current) = self.generations.current(&names).await
-                && entry
-                    .deps
-                    .iter()
-                    .zip(current)
-                    .all(|((_, stored), now)| *stored == now)
-            {
-                self.local.insert(key, entry.clone()).await;
-                self.metrics
-                    .cache_requests
-                    .with_label_values(&["response", "hit"])
-                    .inc();
-                return Ok(Bytes::from(entry.body.clone()));
-            }
+    ///
+    /// Concurrent misses on one key compute once per instance: the first holds the key's
+    /// lock while it computes, and the others wait for it, then find its answer.
+    pub async fn lookup(&self, key: [u8; 32], operation: &str) -> Result<Bytes, Option<Pending>> {
+        if let Some(body) = self.valid(&key).await {
+            self.count(operation, "hit");
+            return Ok(body);
         }
-        self.metrics
-            .cache_requests
-            .with_label_values(&["response", "miss"])
-            .inc();
+        let lock = self
+            .computing
+            .get_with(key, async { Arc::new(tokio::sync::Mutex::new(())) })
+            .await;
+        let guard = lock.lock_owned().await;
+        if let Some(body) = self.valid(&key).await {
+            self.count(operation, "hit");
+            return Ok(body);
+        }
+        self.count(operation, "miss");
         // Stored later only if no write happens meanwhile (and Redis answers).
         let writes_before = self.generations.writes().await;
         Err(writes_before.map(|w| Pending {
             key,
             writes_before: w,
+            _computing: guard,
         }))
+    }
+
+    /// The stored answer for `key` if it is still valid.
+    async fn valid(&self, key: &[u8; 32]) -> Option<Bytes> {
+        let now = Utc::now().timestamp_millis();
+        let entry = match self.local.get(key).await {
+            Some(e) => e,
+            None => Arc::new(
+                serde_json::from_slice::<Entry>(&self.generations.load_entry(key).await?).ok()?,
+            ),
+        };
+        if entry.expires_ms <= now {
+            return None;
+        }
+        let names: Vec<&str> = entry.deps.iter().map(|(n, _)| n.as_str()).collect();
+        let current = self.generations.current(&names).await?;
+        if !entry
+            .deps
+            .iter()
+            .zip(current)
+            .all(|((_, stored), now)| *stored == now)
+        {
+            return None;
+        }
+        self.local.insert(*key, entry.clone()).await;
+        Some(Bytes::from(entry.body.clone()))
+    }
+
+    /// Counts a lookup, in total and per operation.
+    fn count(&self, operation: &str, result: &str) {
+        self.metrics
+            .cache_requests
+            .with_label_values(&["response", result])
+            .inc();
+        self.metrics
+            .cache_operation_requests
+            .with_label_values(&[operation, result])
+            .inc();
     }
 
     /// Stores an answer computed after a miss, unless a write happened meanwhile or its
@@ -291,7 +335,11 @@ mod tests {
 
     fn cache() -> ResponseCache {
         let metrics = Arc::new(Metrics::new().unwrap());
-        ResponseCache::new(Generations::local(), "type Query { a: Int }", metrics)
+        ResponseCache::new(
+            Generations::local(metrics.clone()),
+            "type Query { a: Int }",
+            metrics,
+        )
     }
 
     #[test]
@@ -314,11 +362,11 @@ mod tests {
         let deps = Dependencies::default();
         deps.add(PUBLIC.to_owned());
 
-        let pending = c.lookup(key).await.unwrap_err().unwrap();
+        let pending = c.lookup(key, "test").await.unwrap_err().unwrap();
         c.store(pending, b"{\"data\":1}", &deps).await;
-        let hit = c.lookup(key).await;
+        let hit = c.lookup(key, "test").await;
         c.generations().bump(&[PUBLIC.to_owned()]).await;
-        let after_write = c.lookup(key).await;
+        let after_write = c.lookup(key, "test").await;
 
         assert_eq!(hit.ok().as_deref(), Some(&b"{\"data\":1}"[..]));
         assert!(after_write.is_err());

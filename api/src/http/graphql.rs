@@ -56,7 +56,7 @@ pub async fn execute(
             &variables,
             &scope(&caller),
         );
-        match cache.lookup(key).await {
+        match cache.lookup(key, &operation).await {
             Ok(body) => {
                 state
                     .metrics

@@ -82,8 +82,9 @@ impl Application {
                 Some(conn) => crate::cache::generations::Generations::redis(
                     conn.clone(),
                     &settings.redis_prefix,
+                    metrics.clone(),
                 ),
-                None => crate::cache::generations::Generations::local(),
+                None => crate::cache::generations::Generations::local(metrics.clone()),
             };
             Arc::new(crate::cache::ResponseCache::new(
                 generations,

@@ -330,3 +330,52 @@ async fn redis_stopped_and_restarted_under_load_fails_no_request_and_serves_noth
         "the cache is used again once Redis is back"
     );
 }
+
+#[tokio::test]
+async fn concurrent_misses_on_one_key_are_computed_once() {
+    use entity::enums::Visibility;
+
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let first = app.upload(&alice, wav(440.0), "PRIVATE").await;
+    let template =
+        wavegate_tests::fixtures::file_row(&app.state.db, first["id"].as_str().unwrap()).await;
+    wavegate_tests::fixtures::clone_files(&app.state.db, &template, 20, Visibility::Private).await;
+    app.query(Some(&alice), "{ me { id } }", json!({})).await;
+    let page = "query Page { audioFiles(first: 20) { edges { node { id owner { subject } renditions { format } } } } }";
+
+    let before = app.metric("wavegate_db_statements_total", "").await;
+    let answers =
+        futures::future::join_all((0..8).map(|_| app.query(Some(&alice), page, json!({})))).await;
+    let statements = app.metric("wavegate_db_statements_total", "").await - before;
+
+    assert!(answers.iter().all(|a| *a == answers[0]));
+    assert!(
+        statements <= 6.0,
+        "eight concurrent misses took {statements} statements, one computation's worth"
+    );
+}
+
+#[tokio::test]
+async fn cache_metrics_show_hits_by_operation_and_invalidations() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    app.query(Some(&alice), LIBRARY, json!({})).await;
+    app.query(Some(&alice), LIBRARY, json!({})).await;
+    app.query(Some(&alice), RENAME, json!({"id": id, "t": "x"}))
+        .await;
+
+    let by_operation = app
+        .metric(
+            "wavegate_cache_operation_requests_total",
+            "operation=\"Library\",result=\"hit\"",
+        )
+        .await;
+    assert_eq!(by_operation, 1.0);
+    assert!(app.metric("wavegate_cache_invalidations_total", "").await >= 3.0);
+}
