@@ -280,20 +280,27 @@ async fn bad_declarations_are_refused_and_create_nothing() {
     assert_eq!(listed["audioFiles"]["totalCount"], 0);
 }
 
-/// A WAV of about `megabytes` MiB.
-fn big_wav(megabytes: u32) -> Vec<u8> {
-    // 44.1 kHz mono 16-bit: 88,200 bytes a second.
-    wavegate::cli::seed::sine_wav(330.0, megabytes * 1024 * 1024 / 88_200 * 1000, 44_100)
+/// A WAV of `megabytes` MiB (44.1 kHz mono): one second of a tone, repeated.
+fn big_wav(megabytes: usize) -> Vec<u8> {
+    let second = wavegate::cli::seed::sine_wav(330.0, 1000, 44_100);
+    let (header, samples) = second.split_at(44);
+    let data_len = megabytes * 1024 * 1024 - 44;
+    let mut out = Vec::with_capacity(data_len + 44);
+    out.extend_from_slice(header);
+    out[4..8].copy_from_slice(&((data_len + 36) as u32).to_le_bytes());
+    out[40..44].copy_from_slice(&(data_len as u32).to_le_bytes());
+    while out.len() < data_len + 44 {
+        let take = samples.len().min(data_len + 44 - out.len());
+        out.extend_from_slice(&samples[..take]);
+    }
+    out
 }
 
 #[tokio::test]
-async fn a_multipart_upload_with_parts_out_of_order_completes() {
-    let app = spawn_app_with(Options {
-        settings: vec![("WAVEGATE_MULTIPART_THRESHOLD_BYTES", "5242880".into())],
-    })
-    .await;
+async fn a_multipart_upload_of_100_mib_with_parts_out_of_order_completes() {
+    let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let bytes = big_wav(12);
+    let bytes = big_wav(100);
 
     let ticket = create(&app, &alice, declaration(&bytes, "long.wav")).await;
     let id = ticket["audioFile"]["id"].as_str().unwrap().to_owned();
