@@ -7,6 +7,7 @@ mod auth;
 mod cache;
 mod dataloader;
 mod downloads;
+mod formats;
 mod input;
 mod ops;
 mod pagination;
