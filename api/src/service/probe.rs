@@ -162,16 +162,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_wav_is_probed_with_its_duration_and_format() {
+    fn a_wav_is_probed_with_its_duration_and_format() -> Result<(), String> {
         let wav = crate::cli::seed::sine_wav(440.0, 1500, 8000);
         let size = wav.len() as u64;
 
-        let info = probe(std::io::Cursor::new(wav), size, "audio/wav", "tone.wav").unwrap();
+        let info = probe(std::io::Cursor::new(wav), size, "audio/wav", "tone.wav")?;
 
         assert_eq!(info.codec.as_deref(), Some("pcm_s16le"));
         assert_eq!(info.duration_ms, Some(1500));
         assert_eq!(info.sample_rate, Some(8000));
         assert_eq!(info.channels, Some(1));
+        Ok(())
     }
 
     #[test]
