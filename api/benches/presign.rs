@@ -54,7 +54,7 @@ fn main() {
     let rusty = |n: u32| {
         let started = Instant::now();
         for _ in 0..n {
-            let url = presigner.get(
+            let url = presigner.sign_get(
                 KEY,
                 Duration::from_secs(900),
                 "audio/mpeg",

@@ -58,7 +58,8 @@ impl Application {
         let storage = Storage::new(&settings.s3, &endpoint, metrics.clone());
         storage.ensure_bucket().await?;
         let public = settings.s3.public_endpoint.clone().unwrap_or(endpoint);
-        let presigner = Arc::new(Presigner::new(&settings.s3, &public)?);
+        let presigner =
+            Arc::new(Presigner::new(&settings.s3, &public)?.with_metrics(metrics.clone()));
 
         // Database, migrated.
         let db = crate::db::connect(&settings, Some(metrics.clone())).await?;

@@ -32,7 +32,7 @@ pub struct Presigned {
 }
 
 /// How a download should be presented by the browser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Disposition {
     /// Played or shown in place.
     Inline,
@@ -46,7 +46,19 @@ pub struct Presigner {
     bucket: Bucket,
     /// Access key and secret.
     credentials: Credentials,
+    /// GET URLs already signed, reused while most of their validity is left: the same
+    /// file keeps the same URL for a while, so browsers and CDNs can cache the audio.
+    reused: moka::sync::Cache<DownloadKey, Presigned>,
+    /// Counts reuse hits and misses (`cache="presign"`), when given.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
+
+/// What makes two download URLs interchangeable.
+type DownloadKey = (String, u64, String, Disposition, String);
+
+/// Part of a URL's validity within which it is reused: one fifth, so a reused URL always
+/// has at least four fifths of the asked-for lifetime left.
+const REUSE_FRACTION: u32 = 5;
 
 impl std::fmt::Debug for Presigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,15 +82,65 @@ impl Presigner {
             settings.access_key.clone(),
             settings.secret_key.expose_secret().to_owned(),
         );
+        let reused = moka::sync::Cache::builder().max_capacity(100_000).build();
         Ok(Self {
             bucket,
             credentials,
+            reused,
+            metrics: None,
         })
     }
 
+    /// Counts URL reuse in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// A GET of `key` valid for `expires_in`, answered with `content_type` and, for
-    /// attachments, a `Content-Disposition` naming `filename`.
+    /// attachments, a `Content-Disposition` naming `filename`. A URL signed for the same
+    /// request less than a fifth of `expires_in` ago is reused.
     pub fn get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        content_type: &str,
+        disposition: Disposition,
+        filename: &str,
+    ) -> Presigned {
+        let id: DownloadKey = (
+            key.to_owned(),
+            expires_in.as_secs(),
+            content_type.to_owned(),
+            disposition,
+            filename.to_owned(),
+        );
+        let fresh_enough = Utc::now()
+            + chrono::Duration::from_std(expires_in - expires_in / REUSE_FRACTION)
+                .unwrap_or_default();
+        let count = |result: &str| {
+            if let Some(m) = &self.metrics {
+                m.cache_requests
+                    .with_label_values(&["presign", result])
+                    .inc();
+            }
+        };
+        if let Some(url) = self
+            .reused
+            .get(&id)
+            .filter(|u| u.expires_at >= fresh_enough)
+        {
+            count("hit");
+            return url;
+        }
+        count("miss");
+        let url = self.sign_get(key, expires_in, content_type, disposition, filename);
+        self.reused.insert(id, url.clone());
+        url
+    }
+
+    /// Signs a GET afresh (what [`Presigner::get`] does on a miss).
+    pub fn sign_get(
         &self,
         key: &str,
         expires_in: Duration,

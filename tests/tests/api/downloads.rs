@@ -234,3 +234,69 @@ async fn deleted_file_download_url_is_refused() {
     assert!(gone, "the object is gone with its last file");
     assert!(app.query(Some(&alice), URL, json!({"id": id})).await["audioFile"].is_null());
 }
+
+#[tokio::test]
+async fn a_download_url_is_reused_while_most_of_its_validity_is_left() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url_of = |data: serde_json::Value| {
+        data["audioFile"]["downloadUrl"]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Two different queries (so the response cache does not answer the second).
+    let first = url_of(
+        app.query(
+            Some(&alice),
+            "query($id: ID!) { audioFile(id: $id) { downloadUrl { url } } }",
+            json!({"id": id}),
+        )
+        .await,
+    );
+    let second = url_of(
+        app.query(
+            Some(&alice),
+            "query($id: ID!) { audioFile(id: $id) { title downloadUrl { url } } }",
+            json!({"id": id}),
+        )
+        .await,
+    );
+    let shorter = url_of(
+        app.query(
+            Some(&alice),
+            "query($id: ID!) { audioFile(id: $id) { downloadUrl(expiresIn: 60) { url } } }",
+            json!({"id": id}),
+        )
+        .await,
+    );
+
+    assert_eq!(
+        first, second,
+        "the same download keeps its URL, so browsers can cache the audio"
+    );
+    assert_ne!(first, shorter, "another lifetime is another URL");
+    assert_eq!(
+        app.http
+            .get(&second)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert!(
+        app.metric(
+            "wavegate_cache_requests_total",
+            "cache=\"presign\",result=\"hit\""
+        )
+        .await
+            >= 1.0
+    );
+}
