@@ -12,6 +12,7 @@ PRESIGN_ITERATIONS=200 cargo test -q -p wavegate --bench presign
 bench/run.sh --smoke
 bench/dataloader-delay.sh --smoke
 bench/upload.sh --smoke
+bench/cache-mix.sh --smoke
 
 # Leave nothing behind.
 psql postgres://postgres@127.0.0.1:5432/postgres -qc "DROP DATABASE IF EXISTS wavegate_bench_smoke WITH (FORCE)"
