@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wavegate-target}"
 
-if ! command -v wrk >/dev/null; then
-  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
+# The tools the benchmark scripts drive, from Debian's packages when missing.
+missing=""
+for tool in wrk jq bc; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086
+  apt-get install -y -qq $missing >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq $missing >/dev/null; }
 fi
 PRESIGN_ITERATIONS=200 cargo test -q -p wavegate --bench presign
 bench/run.sh --smoke
