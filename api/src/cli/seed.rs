@@ -148,25 +148,9 @@ async fn seed_samples(db: &DatabaseConnection, storage: &Storage) -> anyhow::Res
             .put_bytes(&key, wav, "audio/wav")
             .await
             .map_err(storage_failed)?;
-        blob::Entity::insert(blob::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            sha256: Set(sha.clone()),
-            size_bytes: Set(size),
-            object_key: Set(key),
-            created_at: Set(crate::service::now()),
-        })
-        .on_conflict(
-            OnConflict::column(blob::Column::Sha256)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-        let blob = blob::Entity::find()
-            .filter(blob::Column::Sha256.eq(&sha))
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("sample blob vanished"))?;
+        let blob = crate::service::blobs::record(db, &sha, size)
+            .await
+            .map_err(|e| anyhow::anyhow!("sample blob: {}", e.message()))?;
 
         let preview_bytes = sine_wav(freq, 2000, 8_000);
         let waveform_bytes =

@@ -6,7 +6,6 @@ use std::io::{Read, Seek};
 use entity::audio_file;
 use entity::blob;
 use entity::enums::{AudioStatus, Visibility};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -95,15 +94,7 @@ pub async fn store_upload(
         )));
     }
     let size_i64 = i64::try_from(size).map_err(ApiError::internal)?;
-    if let Some(quota) = limits.quota_bytes {
-        let used = super::users::storage_used(db, &[owner])
-            .await?
-            .first()
-            .map_or(0, |(_, u)| *u);
-        if used.saturating_add(size_i64) > quota {
-            return Err(ApiError::QuotaExceeded);
-        }
-    }
+    super::users::check_quota(db, owner, limits.quota_bytes, size_i64, false).await?;
 
     // Is it audio? Probed from the spooled file, on a blocking thread.
     let probe_ct = content_type.clone();
@@ -134,31 +125,14 @@ pub async fn store_upload(
     let blob_id = match existing {
         Some(b) => b.id,
         None => {
+            // Pending removals of the address go first, so the drainer cannot remove what
+            // is about to be written.
             let key = layout::original_key(&sha256);
+            super::deletions::cancel(db, &key).await?;
             storage
                 .put_file(&key, tokio::fs::File::from_std(file), &content_type, size)
                 .await?;
-            let row = blob::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                sha256: Set(sha256.clone()),
-                size_bytes: Set(size_i64),
-                object_key: Set(key),
-                created_at: Set(super::now()),
-            };
-            blob::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(blob::Column::Sha256)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-            blob::Entity::find()
-                .filter(blob::Column::Sha256.eq(&sha256))
-                .one(db)
-                .await?
-                .map(|b| b.id)
-                .ok_or_else(|| ApiError::internal("blob row vanished after insert"))?
+            super::blobs::record(db, &sha256, size_i64).await?.id
         }
     };
 

@@ -6,6 +6,7 @@
 //! - [`audio_files`]: reading, listing (keyset pages), updating and deleting files.
 //! - [`ingest`]: uploads through the gateway, verified and stored once.
 //! - [`uploads`]: uploads straight to storage (presigned PUT or multipart), verified.
+//! - [`blobs`]: stored bytes, recorded once per content.
 //! - [`probe`]: is it audio, and what kind.
 //! - [`deletions`]: the durable queue of objects to remove; [`background`] drains it.
 //! - [`stats`]: storage statistics for admins.
@@ -15,6 +16,7 @@
 
 pub mod audio_files;
 pub mod background;
+pub mod blobs;
 pub mod cursor;
 pub mod deletions;
 pub mod ingest;

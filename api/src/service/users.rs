@@ -121,3 +121,24 @@ pub async fn storage_used(db: &DatabaseConnection, ids: &[Uuid]) -> ApiResult<Ve
         .map(|(id, used)| (id, used.unwrap_or(0)))
         .collect())
 }
+
+/// Refuses `extra` bytes that would take `owner` over `quota` (none: no limit); `counted`
+/// when the current usage already includes them (a pending file being completed).
+pub async fn check_quota(
+    db: &DatabaseConnection,
+    owner: Uuid,
+    quota: Option<i64>,
+    extra: i64,
+    counted: bool,
+) -> ApiResult<()> {
+    let Some(quota) = quota else { return Ok(()) };
+    let used = storage_used(db, &[owner])
+        .await?
+        .first()
+        .map_or(0, |(_, u)| *u);
+    let before = if counted { used - extra } else { used };
+    if before.saturating_add(extra) > quota {
+        return Err(crate::error::ApiError::QuotaExceeded);
+    }
+    Ok(())
+}

@@ -170,26 +170,7 @@ async fn finish(
     }
 
     let txn = state.db.begin().await?;
-    blob::Entity::insert(blob::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        sha256: Set(file.sha256.clone()),
-        size_bytes: Set(file.size_bytes),
-        object_key: Set(original),
-        created_at: Set(crate::service::now()),
-    })
-    .on_conflict(
-        OnConflict::column(blob::Column::Sha256)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
-    let blob = blob::Entity::find()
-        .filter(blob::Column::Sha256.eq(&file.sha256))
-        .lock(LockType::Update)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::internal("blob row vanished"))?;
+    let blob = crate::service::blobs::record(&txn, &file.sha256, file.size_bytes).await?;
     let mut active: audio_file::ActiveModel = file.into();
     active.blob_id = Set(Some(blob.id));
     active.status = Set(AudioStatus::Ready);

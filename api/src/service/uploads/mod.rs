@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use entity::enums::{AudioStatus, Visibility};
 use entity::{audio_file, blob, upload};
-use sea_orm::sea_query::{LockType, OnConflict};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QuerySelect, TransactionTrait,
@@ -95,28 +95,21 @@ pub(super) fn check(state: &AppState, d: Declaration) -> ApiResult<Declaration> 
     })
 }
 
-/// Refuses `extra` bytes that would take `owner` over its quota; `counted` when the
-/// current usage already includes them (a pending file being completed).
+/// Refuses `extra` bytes that would take `owner` over the configured quota.
 pub(super) async fn check_quota(
     state: &AppState,
     owner: Uuid,
     extra: i64,
     counted: bool,
 ) -> ApiResult<()> {
-    let Some(quota) = state.settings.default_quota_bytes else {
-        return Ok(());
-    };
-    let mut used = super::users::storage_used(&state.db, &[owner])
-        .await?
-        .first()
-        .map_or(0, |(_, u)| *u);
-    if counted {
-        used -= extra;
-    }
-    if used.saturating_add(extra) > quota {
-        return Err(ApiError::QuotaExceeded);
-    }
-    Ok(())
+    super::users::check_quota(
+        &state.db,
+        owner,
+        state.settings.default_quota_bytes,
+        extra,
+        counted,
+    )
+    .await
 }
 
 /// Part size for `size` bytes: at least the multipart threshold, and large enough to need
