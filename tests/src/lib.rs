@@ -289,6 +289,14 @@ impl TestApp {
         body["data"]["uploadAudio"].clone()
     }
 
+    /// Uploads a WAV through `uploadAudio`; returns the new file's id.
+    pub async fn upload_id(&self, token: &str, bytes: Vec<u8>, visibility: &str) -> String {
+        self.upload(token, bytes, visibility).await["id"]
+            .as_str()
+            .expect("the file has an id")
+            .to_owned()
+    }
+
     /// The value of a counter (summed over label sets matching `labels`) on `/metrics`.
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
         let text = self

@@ -11,18 +11,9 @@ const DELETE: &str = "mutation($id: ID!) { deleteAudioFile(id: $id) }";
 
 /// Alice's three files, one per visibility, as (private, unlisted, public) ids.
 async fn alice_files(app: &TestApp, alice: &str) -> (String, String, String) {
-    let private = app.upload(alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let unlisted = app.upload(alice, wav(550.0), "UNLISTED").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let public = app.upload(alice, wav(660.0), "PUBLIC").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let private = app.upload_id(alice, wav(440.0), "PRIVATE").await;
+    let unlisted = app.upload_id(alice, wav(550.0), "UNLISTED").await;
+    let public = app.upload_id(alice, wav(660.0), "PUBLIC").await;
     (private, unlisted, public)
 }
 
@@ -60,10 +51,7 @@ async fn users_see_their_own_files_and_others_public_and_unlisted_by_id() {
     let alice = app.token("alice", "user");
     let bob = app.token("bob", "user");
     let (private, unlisted, public) = alice_files(&app, &alice).await;
-    let bobs = app.upload(&bob, wav(770.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bobs = app.upload_id(&bob, wav(770.0), "PRIVATE").await;
 
     let bob_lists = listed_ids(&app.query(Some(&bob), LIST, json!({})).await);
     let alice_lists = listed_ids(&app.query(Some(&alice), LIST, json!({})).await);
@@ -171,10 +159,7 @@ async fn owners_rename_and_change_visibility_of_their_files() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
     let bob = app.token("bob", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
 
     let updated = app
         .query(

@@ -83,10 +83,7 @@ async fn crafted_variables_cannot_reach_another_callers_entry() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
     let bob = app.token("bob", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
     let seen = app.query(Some(&alice), TITLE, json!({"id": id})).await;
 
     // Variables spelling other key parts (a scope, an operation) do not meet alice's key.
@@ -104,10 +101,7 @@ async fn crafted_variables_cannot_reach_another_callers_entry() {
 async fn a_caller_reads_its_own_write_at_once() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PUBLIC").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PUBLIC").await;
     app.query(Some(&alice), TITLE, json!({"id": id})).await;
     app.query(None, TITLE, json!({"id": id})).await;
     app.query(None, LIBRARY, json!({})).await;
@@ -133,10 +127,7 @@ async fn a_caller_reads_its_own_write_at_once() {
 async fn a_file_made_private_drops_out_of_cached_public_answers() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PUBLIC").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PUBLIC").await;
     assert_eq!(
         app.query(None, LIBRARY, json!({})).await["audioFiles"]["totalCount"],
         1
@@ -166,10 +157,7 @@ async fn a_second_instance_sharing_redis_reads_fresh_data_after_a_write_on_the_f
     let first = spawn_app().await;
     let second = first.spawn_sibling().await;
     let alice = first.token("alice", "user");
-    let id = first.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = first.upload_id(&alice, wav(440.0), "PRIVATE").await;
     first.query(Some(&alice), TITLE, json!({"id": id})).await;
     second.query(Some(&alice), TITLE, json!({"id": id})).await;
     let shared_before = hits(&second).await;
@@ -265,10 +253,7 @@ async fn redis_stopped_and_restarted_under_load_fails_no_request_and_serves_noth
     })
     .await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PUBLIC").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PUBLIC").await;
 
     // Load before, during and after the outage; a write lands while Redis is down.
     let mut statuses = Vec::new();
@@ -360,10 +345,7 @@ async fn concurrent_misses_on_one_key_are_computed_once() {
 async fn cache_metrics_show_hits_by_operation_and_invalidations() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
 
     app.query(Some(&alice), LIBRARY, json!({})).await;
     app.query(Some(&alice), LIBRARY, json!({})).await;

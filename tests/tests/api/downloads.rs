@@ -72,10 +72,7 @@ async fn presigned_download_serves_byte_ranges() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
     let bytes = wav(440.0);
-    let id = app.upload(&alice, bytes.clone(), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, bytes.clone(), "PRIVATE").await;
     let url = download_url(&app, Some(&alice), &id, 600, "INLINE").await;
 
     let resp = app
@@ -165,10 +162,7 @@ async fn tampered_presigned_urls_are_refused() {
 async fn expired_presigned_urls_are_refused() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
     let url = download_url(&app, Some(&alice), &id, 1, "INLINE").await;
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -182,10 +176,7 @@ async fn download_urls_are_not_minted_for_files_the_caller_cannot_see() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
     let bob = app.token("bob", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
 
     let data = app.query(Some(&bob), URL, json!({"id": id})).await;
 
@@ -196,10 +187,7 @@ async fn download_urls_are_not_minted_for_files_the_caller_cannot_see() {
 async fn expires_in_outside_one_second_to_seven_days_is_bad_input() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
 
     for expires in [0, -5, 604_801] {
         let code = app
@@ -214,10 +202,7 @@ async fn expires_in_outside_one_second_to_seven_days_is_bad_input() {
 async fn deleted_file_download_url_is_refused() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
     let url = download_url(&app, Some(&alice), &id, 600, "INLINE").await;
 
     app.query(
@@ -239,10 +224,7 @@ async fn deleted_file_download_url_is_refused() {
 async fn a_download_url_is_reused_while_most_of_its_validity_is_left() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
     let url_of = |data: serde_json::Value| {
         data["audioFile"]["downloadUrl"]["url"]
             .as_str()

@@ -1,8 +1,9 @@
 //! Real audio formats, made with ffmpeg (which `.ci/run` installs), are probed on upload.
 
 use serde_json::json;
-use sha2::Digest;
 use wavegate_tests::{TestApp, spawn_app};
+
+use crate::presigned_uploads::{COMPLETE, create, declaration, put};
 
 /// `wav` encoded by ffmpeg into a file ending in `ext`; `None` without ffmpeg.
 fn encode(wav: &[u8], ext: &str, args: &[&str]) -> Option<Vec<u8>> {
@@ -31,33 +32,12 @@ async fn upload_presigned(
     filename: &str,
     content_type: &str,
 ) -> serde_json::Value {
-    let create = "mutation($input: CreateUploadInput!) {
-      createUpload(input: $input) { audioFile { id } put { url headers { name value } } } }";
-    let input = json!({
-        "filename": filename,
-        "contentType": content_type,
-        "sizeBytes": bytes.len(),
-        "sha256": hex::encode(sha2::Sha256::digest(&bytes)),
-    });
-    let ticket = app
-        .query(Some(token), create, json!({"input": input}))
-        .await["createUpload"]
-        .clone();
-    let mut req = app.http.put(ticket["put"]["url"].as_str().unwrap());
-    for h in ticket["put"]["headers"].as_array().unwrap() {
-        if !h["name"]
-            .as_str()
-            .unwrap()
-            .eq_ignore_ascii_case("content-length")
-        {
-            req = req.header(h["name"].as_str().unwrap(), h["value"].as_str().unwrap());
-        }
-    }
-    assert_eq!(req.body(bytes).send().await.unwrap().status().as_u16(), 200);
-    let complete = "mutation($id: ID!) { completeUpload(audioFileId: $id) {
-      status durationMs sampleRate channels codec bitrate } }";
+    let mut input = declaration(&bytes, filename);
+    input["contentType"] = json!(content_type);
+    let ticket = create(app, token, input).await;
+    assert_eq!(put(app, &ticket["put"], bytes).await, 200);
     let id = ticket["audioFile"]["id"].as_str().unwrap();
-    app.query(Some(token), complete, json!({"id": id})).await["completeUpload"].clone()
+    app.query(Some(token), COMPLETE, json!({"id": id})).await["completeUpload"].clone()
 }
 
 #[tokio::test]

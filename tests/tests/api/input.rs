@@ -7,10 +7,7 @@ use wavegate_tests::{fixtures::wav, spawn_app};
 async fn out_of_range_and_malformed_arguments_are_bad_user_input() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
     let long = "x".repeat(201);
 
     let cases = [

@@ -14,7 +14,7 @@ const CREATE: &str = "mutation($input: CreateUploadInput!) {
     multipart { partSizeBytes parts { partNumber url } }
   }
 }";
-const COMPLETE: &str = "mutation($id: ID!, $parts: [CompletedPart!]) {
+pub(crate) const COMPLETE: &str = "mutation($id: ID!, $parts: [CompletedPart!]) {
   completeUpload(audioFileId: $id, parts: $parts) {
     id status sizeBytes durationMs sampleRate channels codec bitrate
     downloadUrl { url }
@@ -22,7 +22,8 @@ const COMPLETE: &str = "mutation($id: ID!, $parts: [CompletedPart!]) {
 }";
 const STATUS: &str = "query($id: ID!) { audioFile(id: $id) { status } }";
 
-fn declaration(bytes: &[u8], filename: &str) -> Value {
+/// The declaration of `bytes` as a WAV named `filename`.
+pub(crate) fn declaration(bytes: &[u8], filename: &str) -> Value {
     json!({
         "filename": filename,
         "contentType": "audio/wav",
@@ -31,14 +32,15 @@ fn declaration(bytes: &[u8], filename: &str) -> Value {
     })
 }
 
-async fn create(app: &TestApp, token: &str, input: Value) -> Value {
+/// `createUpload`'s ticket.
+pub(crate) async fn create(app: &TestApp, token: &str, input: Value) -> Value {
     app.query(Some(token), CREATE, json!({"input": input}))
         .await["createUpload"]
         .clone()
 }
 
 /// PUTs `bytes` to a presigned URL with the headers the ticket names; returns the status.
-async fn put(app: &TestApp, presigned: &Value, bytes: Vec<u8>) -> u16 {
+pub(crate) async fn put(app: &TestApp, presigned: &Value, bytes: Vec<u8>) -> u16 {
     let mut req = app.http.put(presigned["url"].as_str().unwrap());
     for h in presigned["headers"].as_array().unwrap() {
         let name = h["name"].as_str().unwrap();
@@ -429,10 +431,7 @@ async fn a_storage_outage_during_completion_loses_nothing() {
 async fn a_storage_outage_during_deletion_delays_the_removal_without_losing_it() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
-    let id = app.upload(&alice, wav(440.0), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.upload_id(&alice, wav(440.0), "PRIVATE").await;
 
     app.set_storage_up(false);
     let deleted = app

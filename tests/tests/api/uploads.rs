@@ -41,14 +41,8 @@ async fn identical_bytes_are_stored_once_and_removed_with_their_last_file() {
     let bob = app.token("bob", "user");
     let bytes = wav(440.0);
 
-    let a = app.upload(&alice, bytes.clone(), "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b = app.upload(&bob, bytes, "PRIVATE").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a = app.upload_id(&alice, bytes.clone(), "PRIVATE").await;
+    let b = app.upload_id(&bob, bytes, "PRIVATE").await;
     let stored_twice = app.object_keys().await.len();
     app.query(Some(&alice), DELETE, json!({"id": a})).await;
     let after_first_delete = app.object_keys().await.len();
