@@ -14,6 +14,7 @@
 //! - [`storage`]: the S3 client, presigned URLs, bucket layout, embedded S3 server.
 //! - [`cache`]: the response cache (in process, and shared through Redis).
 //! - [`db`], [`redis_conn`]: connections.
+//! - [`events`]: job change events, shared between instances through Redis.
 //! - [`metrics`]: Prometheus metrics of one instance.
 //! - [`error`]: the error type clients see, with its stable codes.
 //! - [`cli`]: the `wavegate` command line.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod metrics;

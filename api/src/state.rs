@@ -23,6 +23,20 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Announces a change of `job` (of a file of `owner`): the response cache drops what
+    /// showed the job, and `jobUpdates` subscribers hear of it.
+    pub async fn job_changed(&self, owner: uuid::Uuid, file: uuid::Uuid, public: bool, job: uuid::Uuid) {
+        self.file_changed(owner, file, public).await;
+        self.job_events
+            .publish(crate::events::JobEvent {
+                file_id: file,
+                job_id: job,
+            })
+            .await;
+    }
+}
+
 /// Shared state of one running instance; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -44,6 +58,8 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// The response cache; `None` with `WAVEGATE_CACHE=off`.
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// Job change events, for subscriptions.
+    pub job_events: crate::events::JobEvents,
     /// Wakes the deletion drainer when a removal is queued, so objects go at once.
     pub deletions_due: Arc<tokio::sync::Notify>,
 }

@@ -8,6 +8,7 @@
 //! - [`rendition`]: a derived encoding of an audio file (for example an MP3 at 128 kbit/s).
 //! - [`processing_job`]: one step of the processing pipeline for a file.
 //! - [`processing_log`]: ordered log lines of a job.
+//! - [`rendition_upload`]: an output a running job declared and is uploading.
 //! - [`upload`]: a file awaiting its bytes straight from the client to storage.
 //! - [`storage_deletion`]: the durable queue of objects to remove.
 //! - [`enums`]: the string-backed enums shared by the tables above.
@@ -18,6 +19,7 @@ pub mod enums;
 pub mod processing_job;
 pub mod processing_log;
 pub mod rendition;
+pub mod rendition_upload;
 pub mod storage_deletion;
 pub mod upload;
 pub mod user;

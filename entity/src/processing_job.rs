@@ -24,6 +24,9 @@ pub struct Model {
     pub worker_subject: Option<String>,
     /// When the running job becomes claimable again unless the worker reports.
     pub lease_expires_at: Option<DateTimeUtc>,
+    /// When the job may next be claimed: for a queued job when it may start (after any
+    /// retry backoff), for a running one when its lease runs out; `None` once finished.
+    pub due_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,

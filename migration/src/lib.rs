@@ -8,11 +8,14 @@
 //! - [`Migrator`]: the ordered list of migrations.
 //! - `m20261203_000001_create_core_tables`: users, blobs, audio files, renditions, jobs, logs.
 //! - `m20261203_000002_uploads_and_deletions`: pending uploads and the deletion queue.
+//! - `m20261204_000001_job_queue`: claiming jobs by due time, declared job outputs, log
+//!   retention.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261203_000001_create_core_tables;
 mod m20261203_000002_uploads_and_deletions;
+mod m20261204_000001_job_queue;
 
 /// Every migration of wavegate, oldest first.
 pub struct Migrator;
@@ -23,6 +26,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261203_000001_create_core_tables::Migration),
             Box::new(m20261203_000002_uploads_and_deletions::Migration),
+            Box::new(m20261204_000001_job_queue::Migration),
         ]
     }
 }

@@ -288,6 +288,7 @@ async fn seed_files(
                     error: Set(error),
                     worker_subject: Set(None),
                     lease_expires_at: Set(None),
+                    due_at: Set((!done).then_some(created)),
                     created_at: Set(created + ChronoDuration::milliseconds(k as i64)),
                     started_at: Set(done.then_some(created)),
                     finished_at: Set(done.then_some(created + ChronoDuration::seconds(5))),

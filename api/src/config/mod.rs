@@ -33,6 +33,10 @@
 //! | `WAVEGATE_UPLOAD_EXPIRY_SECONDS` | `86400` | pending uploads older than this are aborted |
 //! | `WAVEGATE_CORS_ORIGINS` | `*` | origins allowed by the bucket's CORS rules (comma-separated) |
 //! | `WAVEGATE_JOB_LEASE_SECONDS` | `300` | lease of a claimed job |
+//! | `WAVEGATE_JOB_MAX_ATTEMPTS` | `3` | claims a job gets before a retryable failure is final |
+//! | `WAVEGATE_JOB_RETRY_SECONDS` | `10` | wait before the first retry; doubles each time, at most an hour |
+//! | `WAVEGATE_JOB_LOG_RETENTION_DAYS` | `30` | job log lines older than this are removed (`0` keeps them) |
+//! | `WAVEGATE_PIPELINE` | empty: none | job kinds queued when a file becomes `READY` (`transcode,waveform`) |
 //! | `WAVEGATE_CACHE` | `on` | `off` turns every cache tier off |
 //! | `WAVEGATE_DATALOADER_DELAY_US` | `250` | how long a dataloader waits to gather a batch |
 //! | `WAVEGATE_HTTP_WORKERS` | number of CPU cores | HTTP worker threads |
@@ -81,6 +85,14 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// How long a claimed job stays with its worker without a report.
     pub job_lease: Duration,
+    /// Claims a job gets before a retryable failure becomes final.
+    pub job_max_attempts: i32,
+    /// Wait before the first retry of a failed job; doubles with each further attempt.
+    pub job_retry_base: Duration,
+    /// Age at which job log lines are removed; `None` keeps them.
+    pub job_log_retention: Option<Duration>,
+    /// Job kinds queued for every file that becomes `READY`.
+    pub pipeline: Vec<String>,
     /// Whether the cache tiers are on (`WAVEGATE_CACHE=off` measures the uncached path).
     pub cache_enabled: bool,
     /// How long dataloaders wait to gather keys before one batched query.
@@ -231,6 +243,19 @@ impl Settings {
                 .filter(|o| !o.is_empty())
                 .collect(),
             job_lease: Duration::from_secs(src.parse_or("WAVEGATE_JOB_LEASE_SECONDS", "300")?),
+            job_max_attempts: src.parse_or("WAVEGATE_JOB_MAX_ATTEMPTS", "3")?,
+            job_retry_base: Duration::from_secs(src.parse_or("WAVEGATE_JOB_RETRY_SECONDS", "10")?),
+            job_log_retention: match src.parse_or::<u64>("WAVEGATE_JOB_LOG_RETENTION_DAYS", "30")? {
+                0 => None,
+                days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+            },
+            pipeline: src
+                .get("WAVEGATE_PIPELINE")
+                .unwrap_or("")
+                .split(',')
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect(),
             cache_enabled: src.switch("WAVEGATE_CACHE", true)?,
             dataloader_delay: Duration::from_micros(
                 src.parse_or("WAVEGATE_DATALOADER_DELAY_US", "250")?,
@@ -290,6 +315,28 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "WAVEGATE_UPLOAD_EXPIRY_SECONDS",
                 "at least WAVEGATE_UPLOAD_URL_SECONDS",
+            ));
+        }
+        if !(1..=100).contains(&self.job_max_attempts) {
+            return Err(ConfigError::invalid(
+                "WAVEGATE_JOB_MAX_ATTEMPTS",
+                "between 1 and 100",
+            ));
+        }
+        if self.job_lease.is_zero() {
+            return Err(ConfigError::invalid(
+                "WAVEGATE_JOB_LEASE_SECONDS",
+                "at least 1",
+            ));
+        }
+        if let Some(bad) = self
+            .pipeline
+            .iter()
+            .find(|k| crate::service::validate::job_kind(k).is_err())
+        {
+            return Err(ConfigError::invalid(
+                "WAVEGATE_PIPELINE",
+                format!("{bad:?} is not a job kind (1 to 32 of a-z, 0-9, '-', '_')"),
             ));
         }
         if self.http_workers.is_some_and(|w| w == 0 || w > 512) {

@@ -405,6 +405,7 @@ impl AudioFileMutation {
                 row.visibility == entity::enums::Visibility::Public,
             )
             .await;
+        crate::service::jobs::enqueue_pipeline(state, &row).await;
         Ok(AudioFile(row))
     }
 

@@ -1,12 +1,18 @@
-//! `ProcessingJob`, its log lines, and the `processingJob` query.
+//! `ProcessingJob` and its log lines; the `processingJob` query; the job mutations of
+//! owners (enqueue, cancel) and workers (claim, progress, logs, outputs, fail, complete);
+//! and the `jobUpdates` subscription.
 
-use async_graphql::{ComplexObject, Context, ID, Json, Object, SimpleObject};
+use async_graphql::{
+    ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
 use entity::{processing_job, processing_log};
+use futures::Stream;
 
-use super::audio_file::{AudioFile, readable_file};
+use super::audio_file::{AudioFile, readable_file, writable_file};
 use super::context::ContextExt;
 use super::types::{self, JobStatus, LogLevel, Long, PageInfo};
+use super::upload::UploadTicket;
 use crate::error::{ApiError, ApiResult};
 use crate::service::jobs;
 
@@ -78,6 +84,9 @@ impl ProcessingJob {
         after: Option<String>,
         min_level: Option<LogLevel>,
     ) -> ApiResult<ProcessingLogConnection> {
+        // Workers append lines at any time and no generation counter follows them: an
+        // answer that shows logs is never cached.
+        ctx.request()?.deps.uncacheable();
         let first = first.unwrap_or(100);
         let after_id = match &after {
             None => None,
@@ -186,5 +195,211 @@ impl JobQuery {
         let file_id = ID(job.audio_file_id.to_string());
         let visible = readable_file(ctx, &file_id).await?.is_some();
         Ok(visible.then_some(ProcessingJob(job)))
+    }
+}
+
+/// A job id argument.
+fn job_id(id: &ID) -> ApiResult<uuid::Uuid> {
+    types::parse_id(id).ok_or_else(|| ApiError::bad_input("id is not a valid job id"))
+}
+
+/// An output a worker is about to upload for a job.
+#[derive(InputObject, Debug)]
+pub struct RenditionUploadInput {
+    /// Short name, such as `mp3-128`, `opus-64` or `waveform-json`.
+    pub format: String,
+    /// `audio/...` for encodings, `application/json` for data such as waveform peaks.
+    pub content_type: String,
+    /// Exact length in bytes.
+    pub size_bytes: Long,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Bits per second, for audio.
+    pub bitrate: Option<i32>,
+}
+
+/// Job mutations.
+#[derive(Default)]
+pub struct JobMutation;
+
+#[Object]
+impl JobMutation {
+    /// Queues a job of `kind` on a `READY` file the caller may change (owner or admin).
+    /// A job of that kind already queued or running for the file is returned instead.
+    async fn enqueue_job(
+        &self,
+        ctx: &Context<'_>,
+        audio_file_id: ID,
+        kind: String,
+    ) -> ApiResult<ProcessingJob> {
+        let file = writable_file(ctx, &audio_file_id).await?;
+        Ok(ProcessingJob(
+            jobs::enqueue(ctx.state()?, &file, &kind).await?,
+        ))
+    }
+
+    /// Takes the oldest due job of one of `kinds` (workers only); `null` when none is due.
+    /// The job is the caller's until it completes or fails, or until its lease runs out
+    /// without a progress report.
+    async fn claim_job(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Vec<String>,
+    ) -> ApiResult<Option<ProcessingJob>> {
+        let job = jobs::claim(ctx.state()?, &ctx.request()?.caller, kinds).await?;
+        Ok(job.map(ProcessingJob))
+    }
+
+    /// Records progress (0.0 to 1.0) of a job the caller holds and renews its lease;
+    /// `message` becomes an `INFO` log line. `CONFLICT` when the job was cancelled or
+    /// reclaimed: stop working on it.
+    async fn report_job_progress(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        progress: f64,
+        message: Option<String>,
+    ) -> ApiResult<ProcessingJob> {
+        let job = jobs::report_progress(
+            ctx.state()?,
+            &ctx.request()?.caller,
+            job_id(&id)?,
+            progress,
+            message,
+        )
+        .await?;
+        Ok(ProcessingJob(job))
+    }
+
+    /// Appends a log line (message up to 16 KiB, `fields` up to 16 KiB of JSON) to a job
+    /// the caller holds.
+    async fn append_job_log(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        level: LogLevel,
+        message: String,
+        fields: Option<Json<serde_json::Value>>,
+    ) -> ApiResult<bool> {
+        jobs::append_log(
+            ctx.state()?,
+            &ctx.request()?.caller,
+            job_id(&id)?,
+            level.into(),
+            &message,
+            fields.map(|f| f.0),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Declares an output of a job the caller holds and returns a presigned PUT for its
+    /// bytes; storage refuses bytes that differ from the declared hash, type or length.
+    async fn create_rendition_upload(
+        &self,
+        ctx: &Context<'_>,
+        job_id: ID,
+        input: RenditionUploadInput,
+    ) -> ApiResult<UploadTicket> {
+        let declaration = jobs::OutputDeclaration {
+            format: input.format,
+            content_type: input.content_type,
+            size_bytes: input.size_bytes.0,
+            sha256: input.sha256,
+            bitrate: input.bitrate,
+        };
+        let id = self::job_id(&job_id)?;
+        let (file, put) =
+            jobs::declare_output(ctx.state()?, &ctx.request()?.caller, id, declaration).await?;
+        Ok(UploadTicket {
+            audio_file: Some(AudioFile(file)),
+            already_stored: false,
+            put: Some(put.into()),
+            multipart: None,
+        })
+    }
+
+    /// Verifies every output the job declared and makes them renditions of the file, then
+    /// marks the job `SUCCEEDED`.
+    async fn complete_job(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ProcessingJob> {
+        let job = jobs::complete(ctx.state()?, &ctx.request()?.caller, job_id(&id)?).await?;
+        Ok(ProcessingJob(job))
+    }
+
+    /// Reports that a job the caller holds failed. Retryable failures go back to the queue
+    /// after a backoff while attempts are left (`WAVEGATE_JOB_MAX_ATTEMPTS`); otherwise
+    /// the job is `FAILED` with `error`.
+    async fn fail_job(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        error: String,
+        #[graphql(default = true)] retryable: bool,
+    ) -> ApiResult<ProcessingJob> {
+        let job = jobs::fail(
+            ctx.state()?,
+            &ctx.request()?.caller,
+            job_id(&id)?,
+            &error,
+            retryable,
+        )
+        .await?;
+        Ok(ProcessingJob(job))
+    }
+
+    /// Cancels a queued or running job of a file the caller may change (owner or admin).
+    async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ProcessingJob> {
+        let job = jobs::cancel(ctx.state()?, &ctx.request()?.caller, job_id(&id)?).await?;
+        Ok(ProcessingJob(job))
+    }
+}
+
+/// Live job updates.
+#[derive(Default)]
+pub struct JobSubscription;
+
+#[Subscription]
+impl JobSubscription {
+    /// The jobs of a file as they change: first those queued or running now, then every
+    /// change (claimed, progress, failed, retried, completed, cancelled). Same access
+    /// rules as `audioFile(id)`: a file the caller may not see is `NOT_FOUND`.
+    async fn job_updates(
+        &self,
+        ctx: &Context<'_>,
+        audio_file_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = ProcessingJob> + use<>> {
+        let state = ctx.state()?.clone();
+        let caller = ctx.request()?.caller.clone();
+        let Some(file) = readable_file(ctx, &audio_file_id).await? else {
+            return Err(ApiError::NotFound.into());
+        };
+        // Listen first, then read the current state, so no change falls in between.
+        let mut events = state.job_events.subscribe();
+        let current = jobs::active(&state.db, file.id).await?;
+        let file_id = file.id;
+        Ok(async_stream::stream! {
+            for job in current {
+                yield ProcessingJob(job);
+            }
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a jobUpdates subscriber fell behind");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                if event.file_id != file_id {
+                    continue;
+                }
+                // The job as it is now, if the caller may still see its file.
+                match jobs::find_visible(&state, &caller, event.job_id).await {
+                    Ok(Some((job, _))) => yield ProcessingJob(job),
+                    Ok(None) => break,
+                    Err(e) => tracing::warn!(code = e.code(), "jobUpdates could not read a job"),
+                }
+            }
+        })
     }
 }

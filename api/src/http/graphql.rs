@@ -179,7 +179,7 @@ fn tag_uncoded(error: &mut ServerError) {
 
 /// The caller of a request: anonymous without `Authorization`, else a verified token whose
 /// subject has a user row.
-async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(super) async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(Caller::Anonymous);
     };
@@ -194,16 +194,25 @@ async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller,
         .ok_or_else(|| {
             ApiError::Unauthenticated("Authorization must be 'Bearer <token>'".into())
         })?;
+    Ok(caller_from_token(state, token).await?.0)
+}
+
+/// The caller a bearer token names, and when the token expires.
+pub(super) async fn caller_from_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(Caller, chrono::DateTime<chrono::Utc>), ApiError> {
     let identity = state.verifier.verify(token)?;
     let user_id = state
         .users
         .ensure(&state.db, &identity.subject, identity.role)
         .await?;
-    Ok(Caller::Authenticated(Principal {
+    let caller = Caller::Authenticated(Principal {
         user_id,
         subject: identity.subject,
         role: identity.role,
-    }))
+    });
+    Ok((caller, identity.expires_at))
 }
 
 /// A whole-request failure as a GraphQL error body with its HTTP status.

@@ -14,5 +14,6 @@ pub mod graphql;
 pub mod log;
 pub mod ops;
 pub mod startup;
+pub mod ws;
 
 pub use startup::Application;

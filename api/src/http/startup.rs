@@ -10,7 +10,7 @@ use async_graphql::http::MultipartOptions;
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::{graphiql, graphql, log, ops};
+use super::{graphiql, graphql, log, ops, ws};
 use crate::auth::JwtVerifier;
 use crate::config::Settings;
 use crate::graphql::build_schema;
@@ -94,7 +94,14 @@ impl Application {
             ))
         });
 
+        // Job events: relayed between instances through Redis when there is one.
+        let job_events = crate::events::JobEvents::new(redis.clone(), &settings.redis_prefix);
+        if let Some(url) = &settings.redis_url {
+            job_events.spawn_relay(url.expose_secret())?;
+        }
+
         let state = AppState {
+            job_events,
             db,
             storage,
             presigner,
@@ -170,6 +177,7 @@ fn serve(state: AppState) -> anyhow::Result<(SocketAddr, Server)> {
             .app_data(multipart)
             .route("/graphql", web::post().to(graphql::execute))
             .route("/graphql", web::get().to(graphiql::page))
+            .route("/graphql/ws", web::get().to(ws::upgrade))
             .service(
                 web::scope("/graphql/assets")
                     .wrap(Compress::default())

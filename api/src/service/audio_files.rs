@@ -265,7 +265,7 @@ pub async fn update(
     Ok(row.update(db).await?)
 }
 
-/// Deletes a file with its renditions, jobs and logs, and queues the removal of the
+/// Deletes a file with its renditions, jobs, their logs and declared outputs, and queues the removal of the
 /// objects no other file uses (its renditions, and its bytes once no file shares them).
 ///
 /// All in one transaction: the rows go and the removals are queued together, and the
@@ -276,13 +276,22 @@ pub async fn delete(db: &DatabaseConnection, file: audio_file::Model) -> ApiResu
     use sea_orm::sea_query::LockType;
 
     let txn = db.begin().await?;
-    let rendition_keys: Vec<String> = rendition::Entity::find()
+    let mut rendition_keys: Vec<String> = rendition::Entity::find()
         .select_only()
         .column(rendition::Column::ObjectKey)
         .filter(rendition::Column::AudioFileId.eq(file.id))
         .into_tuple()
         .all(&txn)
         .await?;
+    // Outputs a running job declared: their rows go with the job, their objects here.
+    let declared: Vec<String> = entity::rendition_upload::Entity::find()
+        .select_only()
+        .column(entity::rendition_upload::Column::ObjectKey)
+        .filter(entity::rendition_upload::Column::AudioFileId.eq(file.id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    rendition_keys.extend(declared);
     let pending = upload::Entity::find_by_id(file.id).one(&txn).await?;
     // Lock the blob first, so a concurrent upload of the same bytes waits for this.
     let blob = match file.blob_id {

@@ -106,6 +106,7 @@ pub async fn store_upload(
             size,
             &probe_ct,
             &probe_name,
+            super::probe::Decode::Required,
         );
         let mut file = file;
         file.rewind().map_err(|e| e.to_string())?;

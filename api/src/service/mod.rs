@@ -10,7 +10,9 @@
 //! - [`probe`]: is it audio, and what kind.
 //! - [`deletions`]: the durable queue of objects to remove; [`background`] drains it.
 //! - [`stats`]: storage statistics for admins.
-//! - [`renditions`], [`jobs`]: batched reads for the dataloaders.
+//! - [`jobs`]: the job queue, what workers report, and job reads.
+//! - [`verify`]: checking stored bytes against a declaration (originals and renditions).
+//! - [`renditions`]: batched reads for the dataloaders.
 //! - [`cursor`]: opaque keyset cursors.
 //! - [`validate`]: checks of client-supplied text.
 
@@ -27,6 +29,7 @@ pub mod stats;
 pub mod uploads;
 pub mod users;
 pub mod validate;
+pub mod verify;
 
 /// The keys of a batched `IN (…)` lookup, padded (by repeating the last one) to the next
 /// power of two. A batch of 37 keys and one of 50 then send the same statement text, so

@@ -23,6 +23,16 @@ pub struct AudioInfo {
     pub bitrate: Option<i32>,
 }
 
+/// Whether probing must decode packets with a codec symphonia has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decode {
+    /// Originals: bytes whose codec cannot be decoded here are refused.
+    Required,
+    /// Renditions made by workers: a codec symphonia cannot decode (Opus) is accepted
+    /// when its container parses and yields packets.
+    WhenSupported,
+}
+
 /// Packets decoded to prove the bytes are audio and not only a plausible header.
 const PACKETS_TO_DECODE: usize = 4;
 
@@ -35,6 +45,7 @@ pub fn probe<R: Read + Seek + Send + Sync + 'static>(
     size: u64,
     content_type: &str,
     filename: &str,
+    decode: Decode,
 ) -> Result<AudioInfo, String> {
     let source = MediaSourceStream::new(Box::new(SeekableSource(reader, size)), Default::default());
     let mut hint = Hint::new();
@@ -62,9 +73,13 @@ pub fn probe<R: Read + Seek + Send + Sync + 'static>(
     let params = &track.codec_params;
 
     // Decode the first packets.
-    let mut decoder = symphonia::default::get_codecs()
+    let mut decoder = match symphonia::default::get_codecs()
         .make(params, &DecoderOptions::default())
-        .map_err(|e| format!("unsupported codec ({})", short(&e)))?;
+    {
+        Ok(d) => Some(d),
+        Err(_) if decode == Decode::WhenSupported => None,
+        Err(e) => return Err(format!("unsupported codec ({})", short(&e))),
+    };
     let mut decoded = 0;
     let mut last_end: u64 = 0;
     while decoded < PACKETS_TO_DECODE {
@@ -79,9 +94,11 @@ pub fn probe<R: Read + Seek + Send + Sync + 'static>(
             continue;
         }
         last_end = packet.ts + packet.dur;
-        decoder
-            .decode(&packet)
-            .map_err(|e| format!("audio does not decode ({})", short(&e)))?;
+        if let Some(decoder) = decoder.as_mut() {
+            decoder
+                .decode(&packet)
+                .map_err(|e| format!("audio does not decode ({})", short(&e)))?;
+        }
         decoded += 1;
     }
     if decoded == 0 {
@@ -119,7 +136,10 @@ pub fn probe<R: Read + Seek + Send + Sync + 'static>(
     Ok(AudioInfo {
         codec: symphonia::default::get_codecs()
             .get_codec(params.codec)
-            .map(|d| d.short_name.to_owned()),
+            .map(|d| d.short_name.to_owned())
+            .or_else(|| {
+                (params.codec == symphonia::core::codecs::CODEC_TYPE_OPUS).then(|| "opus".into())
+            }),
         duration_ms,
         sample_rate: params.sample_rate.and_then(|r| i32::try_from(r).ok()),
         channels: params.channels.and_then(|c| i32::try_from(c.count()).ok()),
@@ -166,7 +186,13 @@ mod tests {
         let wav = crate::cli::seed::sine_wav(440.0, 1500, 8000);
         let size = wav.len() as u64;
 
-        let info = probe(std::io::Cursor::new(wav), size, "audio/wav", "tone.wav")?;
+        let info = probe(
+            std::io::Cursor::new(wav),
+            size,
+            "audio/wav",
+            "tone.wav",
+            Decode::Required,
+        )?;
 
         assert_eq!(info.codec.as_deref(), Some("pcm_s16le"));
         assert_eq!(info.duration_ms, Some(1500));
@@ -180,6 +206,15 @@ mod tests {
         let bytes = b"<html>definitely not audio</html>".repeat(100);
         let size = bytes.len() as u64;
 
-        assert!(probe(std::io::Cursor::new(bytes), size, "audio/mpeg", "song.mp3").is_err());
+        assert!(
+            probe(
+                std::io::Cursor::new(bytes),
+                size,
+                "audio/mpeg",
+                "song.mp3",
+                Decode::WhenSupported
+            )
+            .is_err()
+        );
     }
 }

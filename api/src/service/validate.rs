@@ -72,6 +72,56 @@ pub fn audio_content_type(raw: &str) -> ApiResult<String> {
     }
 }
 
+/// A job kind (`transcode`, `waveform`): 1 to 32 of `a-z`, `0-9`, `-`, `_`, starting
+/// with a letter.
+pub fn job_kind(raw: &str) -> ApiResult<String> {
+    short_name("kind", raw)
+}
+
+/// A rendition format (`mp3-128`, `waveform-json`): like a job kind, digits first allowed.
+pub fn rendition_format(raw: &str) -> ApiResult<String> {
+    short_name("format", raw)
+}
+
+fn short_name(what: &str, raw: &str) -> ApiResult<String> {
+    let ok = (1..=32).contains(&raw.len())
+        && raw.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(ApiError::bad_input(format!(
+            "{what} must be 1 to 32 of a-z, 0-9, '-' or '_', got {:?}",
+            raw.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(raw.to_owned())
+}
+
+/// The MIME type of a rendition: an audio type, or `application/json` and the like for
+/// derived data such as waveform peaks; parameters dropped, lower-cased.
+pub fn rendition_content_type(raw: &str) -> ApiResult<String> {
+    if let Ok(audio) = audio_content_type(raw) {
+        return Ok(audio);
+    }
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "application/octet-stream" | "image/png" | "image/svg+xml" => {
+            Ok(essence)
+        }
+        _ => Err(ApiError::bad_input(format!(
+            "contentType must be an audio type, application/json, application/octet-stream, \
+             image/png or image/svg+xml, got {:?}",
+            raw.chars().take(100).collect::<String>()
+        ))),
+    }
+}
+
 /// A lower-case hex SHA-256.
 pub fn sha256(raw: &str) -> ApiResult<String> {
     let hex = raw.trim().to_ascii_lowercase();
@@ -107,6 +157,16 @@ mod tests {
             Some("take 1.wav")
         );
         assert!(filename("dir/").is_err());
+    }
+
+    #[test]
+    fn job_kinds_are_short_plain_names() {
+        assert!(job_kind("transcode").is_ok());
+        assert!(job_kind("loudness_r128").is_ok());
+        assert!(job_kind("").is_err());
+        assert!(job_kind("Transcode").is_err());
+        assert!(job_kind("a/b").is_err());
+        assert!(job_kind(&"x".repeat(33)).is_err());
     }
 
     #[test]

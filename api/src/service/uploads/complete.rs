@@ -102,47 +102,21 @@ async fn verify(
         }
     }
 
-    // The object is there, with the declared size.
-    let Some(size) = state.storage.object_size(key).await? else {
-        return Err(ApiError::Conflict(
+    // The bytes are there, as declared, and audio.
+    let expected = verify::Expected {
+        size: file.size_bytes,
+        sha256: &file.sha256,
+        content_type: &file.content_type,
+        filename: &file.original_filename,
+        probe: Some(probe::Decode::Required),
+    };
+    match verify::object(state, key, expected).await? {
+        verify::Checked::Missing => Err(ApiError::Conflict(
             "the bytes have not been uploaded yet".to_owned(),
-        ));
-    };
-    if i64::try_from(size).ok() != Some(file.size_bytes) {
-        return Ok(Err(Refusal(format!(
-            "size is {size} bytes, {} were declared",
-            file.size_bytes
-        ))));
+        )),
+        verify::Checked::Refused(reason) => Ok(Err(Refusal(reason))),
+        verify::Checked::Verified(info) => Ok(Ok(info.unwrap_or_default())),
     }
-
-    // Hash it on the way to a temporary file, then probe that file.
-    let spool = tempfile::NamedTempFile::new().map_err(ApiError::internal)?;
-    let (path, mut sink) = {
-        let std_file = spool.reopen().map_err(ApiError::internal)?;
-        (spool.path().to_owned(), tokio::fs::File::from_std(std_file))
-    };
-    let (len, sha256) = state.storage.stream_to(key, &mut sink).await?;
-    drop(sink);
-    if len != size || sha256 != file.sha256 {
-        return Ok(Err(Refusal(
-            "SHA-256 of the bytes does not match the declared one".to_owned(),
-        )));
-    }
-    let content_type = file.content_type.clone();
-    let filename = file.original_filename.clone();
-    let probed = tokio::task::spawn_blocking(move || {
-        let reader = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        let _keep = spool;
-        probe::probe(
-            std::io::BufReader::new(reader),
-            len,
-            &content_type,
-            &filename,
-        )
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    Ok(probed.map_err(|reason| Refusal(format!("not audio: {reason}"))))
 }
 
 /// Makes a verified file `READY`, storing its bytes at their content address once.
@@ -192,6 +166,7 @@ async fn finish(
             ready.visibility == Visibility::Public,
         )
         .await;
+    crate::service::jobs::enqueue_pipeline(state, &ready).await;
     Ok(ready)
 }
 

@@ -25,6 +25,7 @@ pub async fn create(state: &AppState, owner: Uuid, declaration: Declaration) -> 
         state
             .file_changed(owner, file.id, file.visibility == Visibility::Public)
             .await;
+        crate::service::jobs::enqueue_pipeline(state, &file).await;
         return Ok(Ticket::AlreadyStored(file));
     }
 

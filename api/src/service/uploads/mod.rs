@@ -40,7 +40,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::probe::{self, AudioInfo};
-use super::{deletions, validate};
+use super::{deletions, validate, verify};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{Presigned, layout};

@@ -1,0 +1,243 @@
+//! Putting jobs in the queue, handing them to workers, and taking them out.
+
+use entity::enums::{AudioStatus, JobStatus, Role};
+use entity::{audio_file, processing_job, rendition_upload};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
+    EntityTrait, QueryFilter, Statement, TransactionTrait, Value,
+};
+use uuid::Uuid;
+
+use super::{changed, status_name, visible};
+use crate::auth::{Caller, access};
+use crate::error::{ApiError, ApiResult};
+use crate::service::{deletions, now, validate};
+use crate::state::AppState;
+
+/// Most kinds one `claimJob` may name.
+const MAX_CLAIM_KINDS: usize = 32;
+/// Jobs whose lease ran out with no attempt left that one claim fails on its way to a
+/// claimable job.
+const MAX_EXHAUSTED_PER_CLAIM: usize = 16;
+
+/// Queues a job of `kind` on a `READY` file the caller may change. A job of that kind
+/// already queued or running for the file is returned instead of a second one.
+pub async fn enqueue(
+    state: &AppState,
+    file: &audio_file::Model,
+    kind: &str,
+) -> ApiResult<processing_job::Model> {
+    let kind = validate::job_kind(kind)?;
+    if file.status != AudioStatus::Ready {
+        return Err(ApiError::Conflict(
+            "jobs run on READY files only".to_owned(),
+        ));
+    }
+    let existing = processing_job::Entity::find()
+        .filter(processing_job::Column::AudioFileId.eq(file.id))
+        .filter(processing_job::Column::Kind.eq(&kind))
+        .filter(processing_job::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
+        .one(&state.db)
+        .await?;
+    if let Some(job) = existing {
+        return Ok(job);
+    }
+    let at = now();
+    let job = processing_job::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        audio_file_id: Set(file.id),
+        kind: Set(kind),
+        status: Set(JobStatus::Queued),
+        progress: Set(0.0),
+        attempts: Set(0),
+        error: Set(None),
+        worker_subject: Set(None),
+        lease_expires_at: Set(None),
+        due_at: Set(Some(at)),
+        created_at: Set(at),
+        started_at: Set(None),
+        finished_at: Set(None),
+    }
+    .insert(&state.db)
+    .await?;
+    changed(state, file, job.id).await;
+    Ok(job)
+}
+
+/// Queues the default pipeline (`WAVEGATE_PIPELINE`) for a file that just became `READY`.
+/// A failure is logged, never returned: the file is stored either way, and its owner can
+/// queue the jobs by hand.
+pub async fn enqueue_pipeline(state: &AppState, file: &audio_file::Model) {
+    for kind in &state.settings.pipeline {
+        if let Err(e) = enqueue(state, file, kind).await {
+            tracing::error!(file.id = %file.id, kind = %kind, error = ?e, "pipeline job not queued");
+        }
+    }
+}
+
+/// Hands the oldest due job of one of `kinds` to the calling worker, or `None` when none
+/// is due. Each job goes to exactly one worker: on PostgreSQL the candidate row is locked
+/// with `FOR UPDATE SKIP LOCKED`, so concurrent claims take different jobs without
+/// waiting; SQLite runs one write at a time, which gives the same guarantee.
+pub async fn claim(
+    state: &AppState,
+    caller: &Caller,
+    kinds: Vec<String>,
+) -> ApiResult<Option<processing_job::Model>> {
+    let me = access::ensure_authenticated(caller)?;
+    if !matches!(me.role, Role::Worker | Role::Admin) {
+        return Err(ApiError::Forbidden);
+    }
+    if kinds.is_empty() || kinds.len() > MAX_CLAIM_KINDS {
+        return Err(ApiError::bad_input(format!(
+            "kinds must name 1 to {MAX_CLAIM_KINDS} job kinds"
+        )));
+    }
+    let kinds = kinds
+        .iter()
+        .map(|k| validate::job_kind(k))
+        .collect::<ApiResult<Vec<_>>>()?;
+
+    for _ in 0..=MAX_EXHAUSTED_PER_CLAIM {
+        let stmt = claim_statement(state, &me.subject, &kinds);
+        let Some(job) = processing_job::Entity::find()
+            .from_raw_sql(stmt)
+            .one(&state.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if let Some(file) = audio_file::Entity::find_by_id(job.audio_file_id)
+            .one(&state.db)
+            .await?
+        {
+            changed(state, &file, job.id).await;
+        }
+        if job.status == JobStatus::Running {
+            return Ok(Some(job));
+        }
+        // Its lease ran out on its last attempt: failed; look for another.
+        tracing::info!(job.id = %job.id, attempts = job.attempts, "job failed: lease expired");
+    }
+    Ok(None)
+}
+
+/// The claiming statement: one `UPDATE … RETURNING`, atomic on both databases.
+///
+/// A due job is queued (past any retry backoff) or running with its lease run out. It
+/// becomes running under the caller with a fresh lease, one attempt more; a running one
+/// that has no attempt left becomes failed instead.
+fn claim_statement(state: &AppState, worker: &str, kinds: &[String]) -> Statement {
+    let backend = state.db.get_database_backend();
+    let mut values: Vec<Value> = Vec::new();
+    let mut bind = |v: Value| {
+        values.push(v);
+        match backend {
+            DatabaseBackend::Postgres => format!("${}", values.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    let at = now();
+    let lease = at + chrono::Duration::from_std(state.settings.job_lease).unwrap_or_default();
+    let max = state.settings.job_max_attempts;
+
+    // Placeholders are numbered in the order they appear in the text.
+    let exhausted = |bind: &mut dyn FnMut(Value) -> String| {
+        format!("(status = 'running' AND attempts >= {})", bind(max.into()))
+    };
+    let mut set = Vec::new();
+    let e = exhausted(&mut bind);
+    set.push(format!(
+        "status = CASE WHEN {e} THEN 'failed' ELSE 'running' END"
+    ));
+    let e = exhausted(&mut bind);
+    set.push(format!(
+        "attempts = CASE WHEN {e} THEN attempts ELSE attempts + 1 END"
+    ));
+    let e = exhausted(&mut bind);
+    let msg = bind("the worker stopped reporting and no attempt is left".into());
+    set.push(format!("error = CASE WHEN {e} THEN {msg} ELSE error END"));
+    let e = exhausted(&mut bind);
+    let (now_a, now_b) = (bind(at.into()), bind(at.into()));
+    set.push(format!(
+        "finished_at = CASE WHEN {e} THEN {now_a} ELSE NULL END, started_at = CASE WHEN {e} THEN started_at ELSE {now_b} END"
+    ));
+    let e = exhausted(&mut bind);
+    let (lease_a, lease_b, who) = (bind(lease.into()), bind(lease.into()), bind(worker.into()));
+    set.push(format!(
+        "due_at = CASE WHEN {e} THEN NULL ELSE {lease_a} END, \
+         lease_expires_at = CASE WHEN {e} THEN NULL ELSE {lease_b} END, \
+         worker_subject = CASE WHEN {e} THEN NULL ELSE {who} END, \
+         progress = CASE WHEN {e} THEN progress ELSE 0 END"
+    ));
+    let due = bind(at.into());
+    let kind_list: Vec<String> = kinds.iter().map(|k| bind(k.clone().into())).collect();
+    let lock = match backend {
+        DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+        _ => "",
+    };
+    let sql = format!(
+        "UPDATE processing_jobs SET {} WHERE id = (SELECT id FROM processing_jobs \
+         WHERE status IN ('queued', 'running') AND due_at <= {due} AND kind IN ({}) \
+         ORDER BY due_at LIMIT 1{lock}) RETURNING *",
+        set.join(", "),
+        kind_list.join(", ")
+    );
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Cancels a queued or running job of a file the caller may change (its owner or an
+/// admin). Outputs the job declared are dropped; the worker learns of it at its next
+/// report, which is refused.
+pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<processing_job::Model> {
+    let (job, file) = visible(state, caller, id).await?;
+    access::ensure_write(caller, &file)?;
+    if !matches!(job.status, JobStatus::Queued | JobStatus::Running) {
+        return Err(ApiError::Conflict(format!(
+            "the job is {} already",
+            status_name(job.status)
+        )));
+    }
+    let txn = state.db.begin().await?;
+    let done = processing_job::Entity::update_many()
+        .col_expr(processing_job::Column::Status, JobStatus::Canceled.into())
+        .col_expr(processing_job::Column::FinishedAt, Some(now()).into())
+        .col_expr(processing_job::Column::DueAt, Option::<chrono::DateTime<chrono::Utc>>::None.into())
+        .col_expr(
+            processing_job::Column::LeaseExpiresAt,
+            Option::<chrono::DateTime<chrono::Utc>>::None.into(),
+        )
+        .filter(processing_job::Column::Id.eq(id))
+        .filter(processing_job::Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(ApiError::Conflict("the job finished meanwhile".to_owned()));
+    }
+    drop_outputs(&txn, id).await?;
+    txn.commit().await?;
+    state.deletions_due.notify_one();
+    changed(state, &file, id).await;
+    super::find(&state.db, id).await?.ok_or(ApiError::NotFound)
+}
+
+/// Drops the outputs a job declared and never completed, queueing their objects for
+/// removal.
+pub(super) async fn drop_outputs(db: &impl ConnectionTrait, job_id: Uuid) -> ApiResult<()> {
+    let declared = rendition_upload::Entity::find()
+        .filter(rendition_upload::Column::JobId.eq(job_id))
+        .all(db)
+        .await?;
+    for output in &declared {
+        deletions::enqueue(db, &output.object_key, None).await?;
+    }
+    rendition_upload::Entity::delete_many()
+        .filter(rendition_upload::Column::JobId.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
