@@ -71,6 +71,7 @@ pub async fn clone_files(
                 error: Set(None),
                 worker_subject: Set(None),
                 lease_expires_at: Set(None),
+                due_at: Set(None),
                 created_at: Set(created + Duration::milliseconds(k as i64)),
                 started_at: Set(None),
                 finished_at: Set(None),

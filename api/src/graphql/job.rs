@@ -334,14 +334,14 @@ impl JobMutation {
         ctx: &Context<'_>,
         id: ID,
         error: String,
-        #[graphql(default = true)] retryable: bool,
+        #[graphql(default_with = "Some(true)")] retryable: Option<bool>,
     ) -> ApiResult<ProcessingJob> {
         let job = jobs::fail(
             ctx.state()?,
             &ctx.request()?.caller,
             job_id(&id)?,
             &error,
-            retryable,
+            retryable.unwrap_or(true),
         )
         .await?;
         Ok(ProcessingJob(job))

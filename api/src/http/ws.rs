@@ -7,6 +7,7 @@
 //! code 4403). When the token expires the server closes the connection (4403, "token
 //! expired"): the client reconnects with a fresh token.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::http::header::{AUTHORIZATION, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
@@ -88,8 +89,10 @@ pub async fn upgrade(
 
     // `connection_init` decides the caller and when the connection must end.
     let expiry: Arc<Mutex<Option<DateTime<Utc>>>> = Arc::default();
+    let refused = Arc::new(AtomicBool::new(false));
     let init_state = state.get_ref().clone();
     let init_expiry = expiry.clone();
+    let init_refused = refused.clone();
     let on_init = move |payload: serde_json::Value| async move {
         let token = token_in(&payload).or(header_token);
         let (caller, expires_at) = match token {
@@ -100,9 +103,13 @@ pub async fn upgrade(
                     .or_else(|| raw.strip_prefix("bearer "))
                     .unwrap_or(&raw)
                     .trim();
-                let (caller, at) = caller_from_token(&init_state, token)
-                    .await
-                    .map_err(|e: ApiError| async_graphql::Error::new(e.message()))?;
+                let (caller, at) =
+                    caller_from_token(&init_state, token)
+                        .await
+                        .map_err(|e: ApiError| {
+                            init_refused.store(true, Ordering::SeqCst);
+                            async_graphql::Error::new(e.message())
+                        })?;
                 (caller, Some(at))
             }
         };
@@ -141,6 +148,8 @@ pub async fn upgrade(
                         }
                     }
                     Some(WsMessage::Close(code, reason)) => {
+                        // A refused token is "forbidden", as graphql-ws clients expect.
+                        let code = if refused.load(Ordering::SeqCst) { CLOSE_FORBIDDEN } else { code };
                         let _ = session.close(Some(close_reason(code, reason))).await;
                         return;
                     }

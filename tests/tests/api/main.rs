@@ -9,6 +9,8 @@ mod dataloader;
 mod downloads;
 mod formats;
 mod input;
+mod job_updates;
+mod jobs;
 mod ops;
 mod pagination;
 mod presigned_uploads;

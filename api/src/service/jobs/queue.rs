@@ -128,61 +128,74 @@ pub async fn claim(
 /// becomes running under the caller with a fresh lease, one attempt more; a running one
 /// that has no attempt left becomes failed instead.
 fn claim_statement(state: &AppState, worker: &str, kinds: &[String]) -> Statement {
+    const TEMPLATE: &str = "UPDATE processing_jobs SET \
+        status = CASE WHEN {exhausted} THEN 'failed' ELSE 'running' END, \
+        attempts = CASE WHEN {exhausted} THEN attempts ELSE attempts + 1 END, \
+        error = CASE WHEN {exhausted} THEN {message} ELSE error END, \
+        finished_at = CASE WHEN {exhausted} THEN {now} ELSE NULL END, \
+        started_at = CASE WHEN {exhausted} THEN started_at ELSE {now} END, \
+        due_at = CASE WHEN {exhausted} THEN NULL ELSE {lease} END, \
+        lease_expires_at = CASE WHEN {exhausted} THEN NULL ELSE {lease} END, \
+        worker_subject = CASE WHEN {exhausted} THEN NULL ELSE {worker} END, \
+        progress = CASE WHEN {exhausted} THEN progress ELSE 0 END \
+        WHERE id = (SELECT id FROM processing_jobs \
+        WHERE status IN ('queued', 'running') AND due_at <= {now} AND kind IN ({kinds}) \
+        ORDER BY due_at LIMIT 1{lock}) RETURNING *";
+
     let backend = state.db.get_database_backend();
-    let mut values: Vec<Value> = Vec::new();
-    let mut bind = |v: Value| {
-        values.push(v);
-        match backend {
-            DatabaseBackend::Postgres => format!("${}", values.len()),
-            _ => "?".to_owned(),
-        }
-    };
     let at = now();
     let lease = at + chrono::Duration::from_std(state.settings.job_lease).unwrap_or_default();
     let max = state.settings.job_max_attempts;
+    let postgres = backend == DatabaseBackend::Postgres;
 
-    // Placeholders are numbered in the order they appear in the text.
-    let exhausted = |bind: &mut dyn FnMut(Value) -> String| {
-        format!("(status = 'running' AND attempts >= {})", bind(max.into()))
-    };
-    let mut set = Vec::new();
-    let e = exhausted(&mut bind);
-    set.push(format!(
-        "status = CASE WHEN {e} THEN 'failed' ELSE 'running' END"
-    ));
-    let e = exhausted(&mut bind);
-    set.push(format!(
-        "attempts = CASE WHEN {e} THEN attempts ELSE attempts + 1 END"
-    ));
-    let e = exhausted(&mut bind);
-    let msg = bind("the worker stopped reporting and no attempt is left".into());
-    set.push(format!("error = CASE WHEN {e} THEN {msg} ELSE error END"));
-    let e = exhausted(&mut bind);
-    let (now_a, now_b) = (bind(at.into()), bind(at.into()));
-    set.push(format!(
-        "finished_at = CASE WHEN {e} THEN {now_a} ELSE NULL END, started_at = CASE WHEN {e} THEN started_at ELSE {now_b} END"
-    ));
-    let e = exhausted(&mut bind);
-    let (lease_a, lease_b, who) = (bind(lease.into()), bind(lease.into()), bind(worker.into()));
-    set.push(format!(
-        "due_at = CASE WHEN {e} THEN NULL ELSE {lease_a} END, \
-         lease_expires_at = CASE WHEN {e} THEN NULL ELSE {lease_b} END, \
-         worker_subject = CASE WHEN {e} THEN NULL ELSE {who} END, \
-         progress = CASE WHEN {e} THEN progress ELSE 0 END"
-    ));
-    let due = bind(at.into());
-    let kind_list: Vec<String> = kinds.iter().map(|k| bind(k.clone().into())).collect();
-    let lock = match backend {
-        DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-        _ => "",
-    };
-    let sql = format!(
-        "UPDATE processing_jobs SET {} WHERE id = (SELECT id FROM processing_jobs \
-         WHERE status IN ('queued', 'running') AND due_at <= {due} AND kind IN ({}) \
-         ORDER BY due_at LIMIT 1{lock}) RETURNING *",
-        set.join(", "),
-        kind_list.join(", ")
-    );
+    // Each `{name}` becomes placeholders; PostgreSQL numbers them and reuses a number,
+    // SQLite binds every occurrence in the order of the text.
+    let mut values: Vec<Value> = Vec::new();
+    let mut numbered: Vec<(&str, String)> = Vec::new();
+    let mut sql = String::with_capacity(TEMPLATE.len() + 64);
+    let mut rest = TEMPLATE;
+    while let Some(open) = rest.find('{') {
+        sql.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        rest = &rest[open + close + 1..];
+        if name == "lock" {
+            if postgres {
+                sql.push_str(" FOR UPDATE SKIP LOCKED");
+            }
+            continue;
+        }
+        if postgres && let Some((_, text)) = numbered.iter().find(|(n, _)| *n == name) {
+            sql.push_str(text);
+            continue;
+        }
+        let bound: Vec<Value> = match name {
+            "exhausted" => vec![max.into()],
+            "message" => vec!["the worker stopped reporting and no attempt is left".into()],
+            "now" => vec![at.into()],
+            "lease" => vec![lease.into()],
+            "worker" => vec![worker.into()],
+            _ => kinds.iter().map(|k| k.clone().into()).collect(),
+        };
+        let mut places = Vec::new();
+        for value in bound {
+            values.push(value);
+            places.push(if postgres {
+                format!("${}", values.len())
+            } else {
+                "?".to_owned()
+            });
+        }
+        let text = match name {
+            "exhausted" => format!("(status = 'running' AND attempts >= {})", places[0]),
+            _ => places.join(", "),
+        };
+        sql.push_str(&text);
+        numbered.push((name, text));
+    }
+    sql.push_str(rest);
     Statement::from_sql_and_values(backend, sql, values)
 }
 
