@@ -26,7 +26,13 @@ impl AppState {
 impl AppState {
     /// Announces a change of `job` (of a file of `owner`): the response cache drops what
     /// showed the job, and `jobUpdates` subscribers hear of it.
-    pub async fn job_changed(&self, owner: uuid::Uuid, file: uuid::Uuid, public: bool, job: uuid::Uuid) {
+    pub async fn job_changed(
+        &self,
+        owner: uuid::Uuid,
+        file: uuid::Uuid,
+        public: bool,
+        job: uuid::Uuid,
+    ) {
         self.file_changed(owner, file, public).await;
         self.job_events
             .publish(crate::events::JobEvent {

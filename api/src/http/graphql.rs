@@ -179,7 +179,10 @@ fn tag_uncoded(error: &mut ServerError) {
 
 /// The caller of a request: anonymous without `Authorization`, else a verified token whose
 /// subject has a user row.
-pub(super) async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(super) async fn resolve_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(Caller::Anonymous);
     };

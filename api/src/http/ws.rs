@@ -44,7 +44,10 @@ pub async fn upgrade(
         .get(SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !offered.split(',').any(|p| p.trim() == "graphql-transport-ws") {
+    if !offered
+        .split(',')
+        .any(|p| p.trim() == "graphql-transport-ws")
+    {
         return Ok(HttpResponse::BadRequest()
             .body("subscriptions need the graphql-transport-ws WebSocket subprotocol"));
     }

@@ -7,7 +7,7 @@ use entity::{blob, user};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
-    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -275,7 +275,7 @@ pub async fn delete(db: &DatabaseConnection, file: audio_file::Model) -> ApiResu
     use entity::{rendition, upload};
     use sea_orm::sea_query::LockType;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut rendition_keys: Vec<String> = rendition::Entity::find()
         .select_only()
         .column(rendition::Column::ObjectKey)

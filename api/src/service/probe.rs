@@ -73,13 +73,12 @@ pub fn probe<R: Read + Seek + Send + Sync + 'static>(
     let params = &track.codec_params;
 
     // Decode the first packets.
-    let mut decoder = match symphonia::default::get_codecs()
-        .make(params, &DecoderOptions::default())
-    {
-        Ok(d) => Some(d),
-        Err(_) if decode == Decode::WhenSupported => None,
-        Err(e) => return Err(format!("unsupported codec ({})", short(&e))),
-    };
+    let mut decoder =
+        match symphonia::default::get_codecs().make(params, &DecoderOptions::default()) {
+            Ok(d) => Some(d),
+            Err(_) if decode == Decode::WhenSupported => None,
+            Err(e) => return Err(format!("unsupported codec ({})", short(&e))),
+        };
     let mut decoded = 0;
     let mut last_end: u64 = 0;
     while decoded < PACKETS_TO_DECODE {

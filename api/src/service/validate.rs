@@ -85,7 +85,10 @@ pub fn rendition_format(raw: &str) -> ApiResult<String> {
 
 fn short_name(what: &str, raw: &str) -> ApiResult<String> {
     let ok = (1..=32).contains(&raw.len())
-        && raw.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && raw
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && raw
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');

@@ -10,7 +10,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wavegate_tests::{TestApp, fixtures::wav, spawn_app};
 
-const UPDATES: &str = "subscription($id: ID!) { jobUpdates(audioFileId: $id) { id status progress } }";
+const UPDATES: &str =
+    "subscription($id: ID!) { jobUpdates(audioFileId: $id) { id status progress } }";
 const ENQUEUE: &str =
     "mutation($id: ID!, $kind: String!) { enqueueJob(audioFileId: $id, kind: $kind) { id } }";
 const CLAIM: &str = "mutation($kinds: [String!]!) { claimJob(kinds: $kinds) { id } }";
@@ -53,8 +54,7 @@ impl Subscriber {
 
     /// Opens a connection as the holder of `token` and waits for the acknowledgement.
     async fn connect(app: &TestApp, token: &str) -> Self {
-        let mut me =
-            Self::open(app, json!({"authorization": format!("Bearer {token}")})).await;
+        let mut me = Self::open(app, json!({"authorization": format!("Bearer {token}")})).await;
         let ack = me.raw(Duration::from_secs(5)).await;
         assert!(
             matches!(&ack, Some(Ok(m)) if m["type"] == "connection_ack"),
@@ -64,7 +64,10 @@ impl Subscriber {
     }
 
     async fn send(&mut self, msg: Value) {
-        self.0.send(Message::Text(msg.to_string().into())).await.unwrap();
+        self.0
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .unwrap();
     }
 
     async fn subscribe(&mut self, file_id: &str) {
@@ -80,7 +83,9 @@ impl Subscriber {
     async fn raw(&mut self, wait: Duration) -> Option<Result<Value, (u16, String)>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.0.next()).await.ok()?;
+            let frame = tokio::time::timeout_at(deadline, self.0.next())
+                .await
+                .ok()?;
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     let msg: Value = serde_json::from_str(&text).unwrap();
@@ -134,7 +139,11 @@ impl Subscriber {
 async fn file_with_job(app: &TestApp, owner: &str, visibility: &str) -> (String, String) {
     let file = app.upload_id(owner, wav(440.0), visibility).await;
     let job = app
-        .query(Some(owner), ENQUEUE, json!({"id": file, "kind": "transcode"}))
+        .query(
+            Some(owner),
+            ENQUEUE,
+            json!({"id": file, "kind": "transcode"}),
+        )
         .await["enqueueJob"]["id"]
         .as_str()
         .unwrap()
@@ -152,15 +161,25 @@ async fn a_subscriber_sees_a_job_claimed_progress_and_completion() {
     sub.subscribe(&file).await;
     let current = sub.until_status("QUEUED").await;
 
-    app.query(Some(&worker), CLAIM, json!({"kinds": ["transcode"]})).await;
-    app.query(Some(&worker), PROGRESS, json!({"id": job, "p": 0.25})).await;
+    app.query(Some(&worker), CLAIM, json!({"kinds": ["transcode"]}))
+        .await;
+    app.query(Some(&worker), PROGRESS, json!({"id": job, "p": 0.25}))
+        .await;
     app.query(Some(&worker), COMPLETE, json!({"id": job})).await;
     let updates = sub.until_status("SUCCEEDED").await;
 
-    assert_eq!(current, vec![json!({"id": job, "status": "QUEUED", "progress": 0.0})]);
+    assert_eq!(
+        current,
+        vec![json!({"id": job, "status": "QUEUED", "progress": 0.0})]
+    );
     let progress: Vec<(String, f64)> = updates
         .iter()
-        .map(|u| (u["status"].as_str().unwrap().to_owned(), u["progress"].as_f64().unwrap()))
+        .map(|u| {
+            (
+                u["status"].as_str().unwrap().to_owned(),
+                u["progress"].as_f64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         progress,
@@ -187,12 +206,17 @@ async fn a_subscriber_on_one_instance_sees_progress_reported_on_another() {
     sub.subscribe(&file).await;
     sub.until_status("QUEUED").await;
 
-    app.query(Some(&worker), CLAIM, json!({"kinds": ["transcode"]})).await;
-    app.query(Some(&worker), PROGRESS, json!({"id": job, "p": 0.5})).await;
+    app.query(Some(&worker), CLAIM, json!({"kinds": ["transcode"]}))
+        .await;
+    app.query(Some(&worker), PROGRESS, json!({"id": job, "p": 0.5}))
+        .await;
     app.query(Some(&worker), COMPLETE, json!({"id": job})).await;
     let updates = sub.until_status("SUCCEEDED").await;
 
-    assert!(updates.iter().any(|u| u["progress"] == 0.5), "heard {updates:?}");
+    assert!(
+        updates.iter().any(|u| u["progress"] == 0.5),
+        "heard {updates:?}"
+    );
 }
 
 #[tokio::test]
@@ -209,8 +233,12 @@ async fn subscriptions_follow_the_access_rules_of_queries() {
     let mut anonymous = Subscriber::open(&app, json!({})).await;
     let ack = anonymous.raw(Duration::from_secs(5)).await;
     anonymous.subscribe(&public).await;
-    app.query(Some(&alice), ENQUEUE, json!({"id": public, "kind": "waveform"}))
-        .await;
+    app.query(
+        Some(&alice),
+        ENQUEUE,
+        json!({"id": public, "kind": "waveform"}),
+    )
+    .await;
     let heard = anonymous.until_status("QUEUED").await;
 
     let code = match refused {
@@ -230,7 +258,10 @@ async fn a_bad_token_in_connection_init_is_refused() {
     let mut sub = Subscriber::open(&app, json!({"authorization": "Bearer not-a-jwt"})).await;
     let heard = sub.hear(Duration::from_secs(5)).await;
 
-    assert!(matches!(heard, Some(Heard::Closed(4403, _))), "heard {heard:?}");
+    assert!(
+        matches!(heard, Some(Heard::Closed(4403, _))),
+        "heard {heard:?}"
+    );
 }
 
 #[tokio::test]

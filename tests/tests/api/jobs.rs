@@ -12,13 +12,13 @@ use crate::presigned_uploads::put;
 
 pub(crate) const JOB: &str = "id kind status progress attempts error startedAt finishedAt";
 
-const ENQUEUE: &str =
-    "mutation($id: ID!, $kind: String!) { enqueueJob(audioFileId: $id, kind: $kind) { id kind status progress attempts } }";
+const ENQUEUE: &str = "mutation($id: ID!, $kind: String!) { enqueueJob(audioFileId: $id, kind: $kind) { id kind status progress attempts } }";
 const CLAIM: &str = "mutation($kinds: [String!]!) { claimJob(kinds: $kinds) { id kind status attempts audioFile { id } } }";
 const PROGRESS: &str = "mutation($id: ID!, $p: Float!, $m: String) { reportJobProgress(id: $id, progress: $p, message: $m) { id status progress } }";
 const LOG: &str = "mutation($id: ID!, $level: LogLevel!, $m: String!, $f: JSON) { appendJobLog(id: $id, level: $level, message: $m, fields: $f) }";
 const OUTPUT: &str = "mutation($id: ID!, $input: RenditionUploadInput!) { createRenditionUpload(jobId: $id, input: $input) { put { url method headers { name value } } } }";
-const COMPLETE: &str = "mutation($id: ID!) { completeJob(id: $id) { id status progress finishedAt } }";
+const COMPLETE: &str =
+    "mutation($id: ID!) { completeJob(id: $id) { id status progress finishedAt } }";
 const FAIL: &str = "mutation($id: ID!, $e: String!, $r: Boolean) { failJob(id: $id, error: $e, retryable: $r) { id status error attempts } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelJob(id: $id) { id status } }";
 
@@ -70,7 +70,11 @@ async fn a_job_runs_from_queue_to_downloadable_renditions() {
 
     let claimed = claim(&app, &worker, &["transcode"]).await;
     let progress = app
-        .query(Some(&worker), PROGRESS, json!({"id": job, "p": 0.5, "m": "halfway"}))
+        .query(
+            Some(&worker),
+            PROGRESS,
+            json!({"id": job, "p": 0.5, "m": "halfway"}),
+        )
         .await["reportJobProgress"]
         .clone();
     app.query(
@@ -79,10 +83,22 @@ async fn a_job_runs_from_queue_to_downloadable_renditions() {
         json!({"id": job, "level": "WARN", "m": "clipping", "f": {"peak": 1.2}}),
     )
     .await;
-    app.query(Some(&worker), LOG, json!({"id": job, "level": "DEBUG", "m": "detail"}))
-        .await;
+    app.query(
+        Some(&worker),
+        LOG,
+        json!({"id": job, "level": "DEBUG", "m": "detail"}),
+    )
+    .await;
     let rendition = wav(880.0);
-    let status = upload_output(&app, &worker, &job, "wav-8k", "audio/wav", rendition.clone()).await;
+    let status = upload_output(
+        &app,
+        &worker,
+        &job,
+        "wav-8k",
+        "audio/wav",
+        rendition.clone(),
+    )
+    .await;
     let done = app.query(Some(&worker), COMPLETE, json!({"id": job})).await["completeJob"].clone();
     let seen = app
         .query(
@@ -112,7 +128,15 @@ async fn a_job_runs_from_queue_to_downloadable_renditions() {
     assert_eq!(renditions[0]["bitrate"], 128000);
     assert_eq!(renditions[0]["sizeBytes"], rendition.len());
     let url = renditions[0]["downloadUrl"]["url"].as_str().unwrap();
-    let downloaded = app.http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let downloaded = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(downloaded.as_ref(), rendition.as_slice());
 }
 
@@ -123,9 +147,16 @@ async fn job_logs_page_in_order_and_filter_by_level() {
     let worker = app.token("worker-1", "worker");
     let (_, job) = queued_job(&app, &alice, "waveform").await;
     claim(&app, &worker, &["waveform"]).await;
-    for (i, level) in ["DEBUG", "INFO", "WARN", "ERROR", "INFO"].iter().enumerate() {
-        app.query(Some(&worker), LOG, json!({"id": job, "level": level, "m": format!("line {i}")}))
-            .await;
+    for (i, level) in ["DEBUG", "INFO", "WARN", "ERROR", "INFO"]
+        .iter()
+        .enumerate()
+    {
+        app.query(
+            Some(&worker),
+            LOG,
+            json!({"id": job, "level": level, "m": format!("line {i}")}),
+        )
+        .await;
     }
     const LOGS: &str = "query($id: ID!, $first: Int, $after: String, $min: LogLevel) {
         processingJob(id: $id) { logs(first: $first, after: $after, minLevel: $min) {
@@ -175,13 +206,25 @@ async fn only_the_worker_holding_a_job_may_change_it() {
     let other = app.token("worker-2", "worker");
     let (file, job) = queued_job(&app, &alice, "transcode").await;
 
-    let user_claims = app.error_code(Some(&alice), CLAIM, json!({"kinds": ["transcode"]})).await;
-    let anonymous_claims = app.error_code(None, CLAIM, json!({"kinds": ["transcode"]})).await;
+    let user_claims = app
+        .error_code(Some(&alice), CLAIM, json!({"kinds": ["transcode"]}))
+        .await;
+    let anonymous_claims = app
+        .error_code(None, CLAIM, json!({"kinds": ["transcode"]}))
+        .await;
     let stranger_enqueues = app
-        .error_code(Some(&mallory), ENQUEUE, json!({"id": file, "kind": "transcode"}))
+        .error_code(
+            Some(&mallory),
+            ENQUEUE,
+            json!({"id": file, "kind": "transcode"}),
+        )
         .await;
     let worker_enqueues = app
-        .error_code(Some(&worker), ENQUEUE, json!({"id": file, "kind": "transcode"}))
+        .error_code(
+            Some(&worker),
+            ENQUEUE,
+            json!({"id": file, "kind": "transcode"}),
+        )
         .await;
     let unclaimed_progress = app
         .error_code(Some(&worker), PROGRESS, json!({"id": job, "p": 0.1}))
@@ -190,12 +233,18 @@ async fn only_the_worker_holding_a_job_may_change_it() {
     let other_progress = app
         .error_code(Some(&other), PROGRESS, json!({"id": job, "p": 0.1}))
         .await;
-    let other_completes = app.error_code(Some(&other), COMPLETE, json!({"id": job})).await;
+    let other_completes = app
+        .error_code(Some(&other), COMPLETE, json!({"id": job}))
+        .await;
     let owner_progress = app
         .error_code(Some(&alice), PROGRESS, json!({"id": job, "p": 0.1}))
         .await;
     let stranger_log = app
-        .error_code(Some(&mallory), LOG, json!({"id": job, "level": "INFO", "m": "x"}))
+        .error_code(
+            Some(&mallory),
+            LOG,
+            json!({"id": job, "level": "INFO", "m": "x"}),
+        )
         .await;
     let too_far = app
         .error_code(Some(&worker), PROGRESS, json!({"id": job, "p": 1.5}))
@@ -203,13 +252,23 @@ async fn only_the_worker_holding_a_job_may_change_it() {
     let bad_kind = app
         .error_code(Some(&alice), ENQUEUE, json!({"id": file, "kind": "../etc"}))
         .await;
-    let no_kinds = app.error_code(Some(&worker), CLAIM, json!({"kinds": []})).await;
+    let no_kinds = app
+        .error_code(Some(&worker), CLAIM, json!({"kinds": []}))
+        .await;
     let job_after = app
-        .query(Some(&alice), &format!("query($id: ID!) {{ processingJob(id: $id) {{ {JOB} }} }}"), json!({"id": job}))
+        .query(
+            Some(&alice),
+            &format!("query($id: ID!) {{ processingJob(id: $id) {{ {JOB} }} }}"),
+            json!({"id": job}),
+        )
         .await["processingJob"]
         .clone();
     let hidden = app
-        .query(Some(&mallory), "query($id: ID!) { processingJob(id: $id) { id } }", json!({"id": job}))
+        .query(
+            Some(&mallory),
+            "query($id: ID!) { processingJob(id: $id) { id } }",
+            json!({"id": job}),
+        )
         .await;
 
     assert_eq!(user_claims, "FORBIDDEN");
@@ -269,12 +328,20 @@ async fn progress_reports_renew_the_lease() {
 
     for i in 0..4 {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        app.query(Some(&first), PROGRESS, json!({"id": job, "p": f64::from(i) / 4.0}))
-            .await;
+        app.query(
+            Some(&first),
+            PROGRESS,
+            json!({"id": job, "p": f64::from(i) / 4.0}),
+        )
+        .await;
     }
     let stolen = claim(&app, &second, &["transcode"]).await;
 
-    assert_eq!(stolen, Value::Null, "a job reported on 1.6 s after its claim is still held");
+    assert_eq!(
+        stolen,
+        Value::Null,
+        "a job reported on 1.6 s after its claim is still held"
+    );
 }
 
 #[tokio::test]
@@ -292,22 +359,38 @@ async fn retryable_failures_retry_until_the_attempts_run_out() {
 
     claim(&app, &worker, &["transcode"]).await;
     let first = app
-        .query(Some(&worker), FAIL, json!({"id": job, "e": "ffmpeg crashed"}))
+        .query(
+            Some(&worker),
+            FAIL,
+            json!({"id": job, "e": "ffmpeg crashed"}),
+        )
         .await["failJob"]
         .clone();
     let again = claim(&app, &worker, &["transcode"]).await;
     let last = app
-        .query(Some(&worker), FAIL, json!({"id": job, "e": "ffmpeg crashed again"}))
+        .query(
+            Some(&worker),
+            FAIL,
+            json!({"id": job, "e": "ffmpeg crashed again"}),
+        )
         .await["failJob"]
         .clone();
     let nothing = claim(&app, &worker, &["transcode"]).await;
     let second_job = app
-        .query(Some(&alice), ENQUEUE, json!({"id": file, "kind": "waveform"}))
+        .query(
+            Some(&alice),
+            ENQUEUE,
+            json!({"id": file, "kind": "waveform"}),
+        )
         .await["enqueueJob"]["id"]
         .clone();
     claim(&app, &worker, &["waveform"]).await;
     let fatal = app
-        .query(Some(&worker), FAIL, json!({"id": second_job, "e": "bad input", "r": false}))
+        .query(
+            Some(&worker),
+            FAIL,
+            json!({"id": second_job, "e": "bad input", "r": false}),
+        )
         .await["failJob"]
         .clone();
 
@@ -333,7 +416,8 @@ async fn a_retry_waits_for_its_backoff() {
     let (_, job) = queued_job(&app, &alice, "transcode").await;
     claim(&app, &worker, &["transcode"]).await;
 
-    app.query(Some(&worker), FAIL, json!({"id": job, "e": "network"})).await;
+    app.query(Some(&worker), FAIL, json!({"id": job, "e": "network"}))
+        .await;
     let too_soon = claim(&app, &worker, &["transcode"]).await;
 
     assert_eq!(too_soon, Value::Null);
@@ -349,13 +433,19 @@ async fn a_cancelled_job_refuses_its_worker_and_drops_its_outputs() {
     claim(&app, &worker, &["transcode"]).await;
     upload_output(&app, &worker, &job, "wav-8k", "audio/wav", wav(880.0)).await;
 
-    let stranger = app.error_code(Some(&mallory), CANCEL, json!({"id": job})).await;
+    let stranger = app
+        .error_code(Some(&mallory), CANCEL, json!({"id": job}))
+        .await;
     let cancelled = app.query(Some(&alice), CANCEL, json!({"id": job})).await["cancelJob"].clone();
     let report = app
         .error_code(Some(&worker), PROGRESS, json!({"id": job, "p": 0.5}))
         .await;
-    let complete = app.error_code(Some(&worker), COMPLETE, json!({"id": job})).await;
-    let twice = app.error_code(Some(&alice), CANCEL, json!({"id": job})).await;
+    let complete = app
+        .error_code(Some(&worker), COMPLETE, json!({"id": job}))
+        .await;
+    let twice = app
+        .error_code(Some(&alice), CANCEL, json!({"id": job}))
+        .await;
     let mut keys = app.object_keys().await;
     for _ in 0..50 {
         if !keys.iter().any(|k| k.starts_with("renditions/")) {
@@ -395,17 +485,29 @@ async fn outputs_are_verified_before_the_job_succeeds() {
 
     // Declared but never uploaded: completing changes nothing.
     let ticket = app
-        .query(Some(&worker), OUTPUT, json!({"id": job, "input": input(&not_audio)}))
+        .query(
+            Some(&worker),
+            OUTPUT,
+            json!({"id": job, "input": input(&not_audio)}),
+        )
         .await["createRenditionUpload"]
         .clone();
-    let early = app.error_code(Some(&worker), COMPLETE, json!({"id": job})).await;
+    let early = app
+        .error_code(Some(&worker), COMPLETE, json!({"id": job}))
+        .await;
     // Other bytes than declared: storage refuses them.
     let forged = put(&app, &ticket["put"], b"x".repeat(not_audio.len())).await;
     // The declared bytes, which are not audio: refused at completion.
     let stored = put(&app, &ticket["put"], not_audio.clone()).await;
-    let refused = app.error_code(Some(&worker), COMPLETE, json!({"id": job})).await;
+    let refused = app
+        .error_code(Some(&worker), COMPLETE, json!({"id": job}))
+        .await;
     let job_now = app
-        .query(Some(&alice), "query($id: ID!) { processingJob(id: $id) { status } }", json!({"id": job}))
+        .query(
+            Some(&alice),
+            "query($id: ID!) { processingJob(id: $id) { status } }",
+            json!({"id": job}),
+        )
         .await["processingJob"]["status"]
         .clone();
     let bad_format = app
@@ -427,12 +529,19 @@ async fn outputs_are_verified_before_the_job_succeeds() {
     upload_output(&app, &worker, &job, "wav-8k", "audio/wav", good).await;
     let done = app.query(Some(&worker), COMPLETE, json!({"id": job})).await["completeJob"].clone();
     let formats = app
-        .query(Some(&alice), "query($id: ID!) { audioFile(id: $id) { renditions { format } } }", json!({"id": file}))
+        .query(
+            Some(&alice),
+            "query($id: ID!) { audioFile(id: $id) { renditions { format } } }",
+            json!({"id": file}),
+        )
         .await["audioFile"]["renditions"]
         .clone();
 
     assert_eq!(early, "CONFLICT");
-    assert_ne!(forged, 200, "storage accepted bytes other than the declared ones");
+    assert_ne!(
+        forged, 200,
+        "storage accepted bytes other than the declared ones"
+    );
     assert_eq!(stored, 200);
     assert_eq!(refused, "BAD_USER_INPUT");
     assert_eq!(job_now, "RUNNING");
@@ -449,7 +558,9 @@ async fn many_workers_claim_every_job_exactly_once() {
     let kinds: Vec<String> = (0..20).map(|k| format!("kind-{k}")).collect();
     let mut expected = HashSet::new();
     for f in 0..5 {
-        let file = app.upload_id(&alice, wav(300.0 + f as f32), "PRIVATE").await;
+        let file = app
+            .upload_id(&alice, wav(300.0 + f as f32), "PRIVATE")
+            .await;
         for kind in &kinds {
             let job = app
                 .query(Some(&alice), ENQUEUE, json!({"id": file, "kind": kind}))
@@ -529,7 +640,11 @@ async fn enqueueing_the_same_kind_twice_returns_the_job_already_queued() {
     let (file, job) = queued_job(&app, &alice, "transcode").await;
 
     let again = app
-        .query(Some(&alice), ENQUEUE, json!({"id": file, "kind": "transcode"}))
+        .query(
+            Some(&alice),
+            ENQUEUE,
+            json!({"id": file, "kind": "transcode"}),
+        )
         .await["enqueueJob"]["id"]
         .clone();
 
@@ -543,8 +658,12 @@ async fn old_log_lines_are_removed_by_the_retention_sweep() {
     let worker = app.token("worker-1", "worker");
     let (_, job) = queued_job(&app, &alice, "transcode").await;
     claim(&app, &worker, &["transcode"]).await;
-    app.query(Some(&worker), LOG, json!({"id": job, "level": "INFO", "m": "hello"}))
-        .await;
+    app.query(
+        Some(&worker),
+        LOG,
+        json!({"id": job, "level": "INFO", "m": "hello"}),
+    )
+    .await;
 
     let kept = wavegate::service::jobs::sweep_logs(&app.state.db, Duration::from_secs(3600))
         .await

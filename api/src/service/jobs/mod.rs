@@ -208,7 +208,10 @@ pub async fn find_visible(
 }
 
 /// The current jobs of a file (those queued or running), oldest first.
-pub async fn active(db: &DatabaseConnection, file_id: Uuid) -> ApiResult<Vec<processing_job::Model>> {
+pub async fn active(
+    db: &DatabaseConnection,
+    file_id: Uuid,
+) -> ApiResult<Vec<processing_job::Model>> {
     Ok(processing_job::Entity::find()
         .filter(Column::AudioFileId.eq(file_id))
         .filter(Column::Status.is_in([JobStatus::Queued, JobStatus::Running]))

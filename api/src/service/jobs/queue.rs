@@ -3,8 +3,8 @@
 use entity::enums::{AudioStatus, JobStatus, Role};
 use entity::{audio_file, processing_job, rendition_upload};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
-    EntityTrait, QueryFilter, Statement, TransactionTrait, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -215,11 +215,14 @@ pub async fn cancel(
             status_name(job.status)
         )));
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let done = processing_job::Entity::update_many()
         .col_expr(processing_job::Column::Status, JobStatus::Canceled.into())
         .col_expr(processing_job::Column::FinishedAt, Some(now()).into())
-        .col_expr(processing_job::Column::DueAt, Option::<chrono::DateTime<chrono::Utc>>::None.into())
+        .col_expr(
+            processing_job::Column::DueAt,
+            Option::<chrono::DateTime<chrono::Utc>>::None.into(),
+        )
         .col_expr(
             processing_job::Column::LeaseExpiresAt,
             Option::<chrono::DateTime<chrono::Utc>>::None.into(),

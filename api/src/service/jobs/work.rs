@@ -10,7 +10,7 @@ use entity::enums::{JobStatus, LogLevel};
 use entity::{processing_job, processing_log, rendition, rendition_upload};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -170,7 +170,7 @@ pub async fn declare_output(
     }
     let (_, job, file) = held(state, caller, job_id).await?;
 
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let earlier = rendition_upload::Entity::find()
         .filter(rendition_upload::Column::JobId.eq(job_id))
         .all(&txn)
@@ -239,7 +239,10 @@ pub async fn fail(
     let none: Option<DateTime<Utc>> = None;
     let mut update = processing_job::Entity::update_many()
         .col_expr(processing_job::Column::Error, Some(error.clone()).into())
-        .col_expr(processing_job::Column::WorkerSubject, Option::<String>::None.into())
+        .col_expr(
+            processing_job::Column::WorkerSubject,
+            Option::<String>::None.into(),
+        )
         .col_expr(processing_job::Column::LeaseExpiresAt, none.into());
     update = if retry {
         let due = at + chrono::Duration::from_std(backoff(state, job.attempts)).unwrap_or_default();
@@ -253,7 +256,7 @@ pub async fn fail(
             .col_expr(processing_job::Column::DueAt, none.into())
             .col_expr(processing_job::Column::FinishedAt, Some(at).into())
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let done = update.filter(held_by(id, &me.subject)).exec(&txn).await?;
     if done.rows_affected != 1 {
         return Err(lost());
@@ -273,7 +276,9 @@ pub async fn fail(
 
 /// Wait before the retry that follows attempt `attempts`.
 fn backoff(state: &AppState, attempts: i32) -> Duration {
-    let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(16);
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(16);
     state
         .settings
         .job_retry_base
@@ -322,7 +327,7 @@ pub async fn complete(
                 )));
             }
             verify::Checked::Refused(reason) => {
-                let txn = state.db.begin().await?;
+                let txn = crate::db::begin_write(&state.db).await?;
                 deletions::enqueue(&txn, &output.object_key, None).await?;
                 rendition_upload::Entity::delete_by_id(output.id)
                     .exec(&txn)
@@ -339,7 +344,7 @@ pub async fn complete(
 
     let at = now();
     let none: Option<DateTime<Utc>> = None;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let done = processing_job::Entity::update_many()
         .col_expr(processing_job::Column::Status, JobStatus::Succeeded.into())
         .col_expr(processing_job::Column::Progress, 1.0.into())

@@ -10,7 +10,7 @@ pub async fn abort(state: &AppState, file: audio_file::Model) -> ApiResult<()> {
         ));
     }
     let row = upload::Entity::find_by_id(file.id).one(&state.db).await?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let deleted = audio_file::Entity::delete_many()
         .filter(audio_file::Column::Id.eq(file.id))
         .filter(audio_file::Column::Status.eq(AudioStatus::PendingUpload))

@@ -143,7 +143,7 @@ async fn finish(
         }
     }
 
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let blob = crate::service::blobs::record(&txn, &file.sha256, file.size_bytes).await?;
     let mut active: audio_file::ActiveModel = file.into();
     active.blob_id = Set(Some(blob.id));
@@ -178,7 +178,7 @@ async fn reject(
     reason: String,
 ) -> ApiResult<audio_file::Model> {
     tracing::info!(file.id = %file.id, reason = %reason, "upload rejected");
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let mut active: audio_file::ActiveModel = file.into();
     active.status = Set(AudioStatus::Rejected);
     active.status_reason = Set(Some(reason));

@@ -50,7 +50,7 @@ pub async fn create(state: &AppState, owner: Uuid, declaration: Declaration) -> 
         (None, None, None)
     };
     let file = new_file(id, owner, &d, AudioStatus::PendingUpload, None, now);
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let file = file.insert(&txn).await?;
     upload::ActiveModel {
         audio_file_id: Set(id),
@@ -80,7 +80,7 @@ async fn share_existing_blob(
     owner: Uuid,
     d: &Declaration,
 ) -> ApiResult<Option<audio_file::Model>> {
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let blob = blob::Entity::find()
         .filter(blob::Column::Sha256.eq(&d.sha256))
         .lock(LockType::Update)
