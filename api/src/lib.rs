@@ -19,6 +19,7 @@
 //! - [`error`]: the error type clients see, with its stable codes.
 //! - [`cli`]: the `wavegate` command line.
 //! - [`state`]: what every request shares.
+//! - [`worker`]: `wavegate worker`, the reference processing worker, a client of the API.
 
 pub mod auth;
 pub mod cache;
@@ -34,3 +35,4 @@ pub mod redis_conn;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod worker;

@@ -4,10 +4,12 @@
 //!
 //! - [`main`]: parses arguments, sets up logging and runs one command.
 //! - [`seed`]: `wavegate seed`, realistic data for benchmarks.
+//! - `worker`: `wavegate worker`, the reference processing worker ([`crate::worker`]).
 //!
 //! Every failure ends with one line on stderr naming what is wrong, and a non-zero exit.
 
 pub mod seed;
+mod worker;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -60,6 +62,8 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         files: u32,
     },
+    /// Claim processing jobs and run them with ffmpeg, through the GraphQL API.
+    Worker(worker::WorkerArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -132,7 +136,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&settings, matches!(command, Command::Serve));
+    let long_running = matches!(command, Command::Serve | Command::Worker(_));
+    init_logging(&settings, long_running);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,17 +149,22 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let is_worker = matches!(command, Command::Worker(_));
     match runtime.block_on(run(command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "stopped");
+            // The worker's start-up errors (ffmpeg missing) stand alone on one line.
+            if !is_worker {
+                tracing::error!(error = format!("{e:#}"), "stopped");
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Sets up `tracing`: the configured filter for the server, warnings only for tools.
+/// Sets up `tracing`: the configured filter for the server and the worker, warnings only
+/// for tools.
 fn init_logging(settings: &Settings, server: bool) {
     use tracing_subscriber::EnvFilter;
 
@@ -209,6 +219,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{token}");
         }
         Command::Seed { users, files } => seed::run(settings, users, files).await?,
+        Command::Worker(args) => worker::run(args, &settings).await?,
         Command::ExportSchema => print!("{}", crate::graphql::sdl()),
     }
     Ok(())
