@@ -1,12 +1,26 @@
 //! Test harness: spawns a real wavegate per test and drives it over HTTP.
 //!
-//! Each [`TestApp`] gets its own data dir, embedded S3 server and bucket, database and
-//! Redis key prefix, so tests run in parallel and leave nothing behind:
+//! Each [`TestApp`] gets its own data dir, bucket, database and Redis key prefix, so tests
+//! run in parallel and leave nothing behind:
 //!
-//! - with nothing set, a SQLite file in a temporary directory;
+//! - with nothing set, a SQLite file in a temporary directory, and a bucket on the
+//!   instance's own embedded S3 server;
 //! - with `WAVEGATE_TEST_DATABASE_URL` (a PostgreSQL URL whose user may create
 //!   databases), a fresh database per test, dropped when the test ends;
-//! - with `WAVEGATE_TEST_REDIS_URL`, Redis under a per-test key prefix, cleared at the end.
+//! - with `WAVEGATE_TEST_REDIS_URL`, Redis under a per-test key prefix, cleared at the end;
+//! - with `WAVEGATE_TEST_S3_ENDPOINT` (and `WAVEGATE_TEST_S3_ACCESS_KEY`,
+//!   `WAVEGATE_TEST_S3_SECRET_KEY`, `WAVEGATE_TEST_S3_REGION`), a fresh bucket per test on
+//!   that server (Garage in CI, see `tests/garage/start.sh`), emptied and deleted at the
+//!   end. wavegate creates it at start, so the key must be allowed to create buckets;
+//! - with `WAVEGATE_TEST_GARAGE_ADMIN_URL` and `WAVEGATE_TEST_GARAGE_ADMIN_TOKEN` too, the
+//!   harness creates each bucket beforehand through Garage's admin API, under a global
+//!   name, as an operator does with `garage bucket create`. Garage applies a bucket's CORS
+//!   rules to browsers' preflight requests only under a global name: a bucket created
+//!   through S3 gets a name private to its key, and Garage answers every preflight for it
+//!   with `Access-Control-Allow-Origin: *`.
+//!
+//! Only the embedded server can be switched off on demand, so tests that play a storage
+//! outage ask [`TestApp::can_play_outage`] first.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +29,8 @@
 
 pub mod fixtures;
 
-use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -27,14 +42,16 @@ use wavegate::state::AppState;
 /// HS256 secret every test instance uses, so tests can also craft bad tokens.
 pub const TEST_SECRET: &str = "test-secret-with-at-least-32-bytes-of-entropy";
 
+/// Secret key of the embedded S3 server when none is configured (wavegate's dev default).
+const EMBEDDED_S3_SECRET: &str = "wavegate-embedded-dev-secret";
+
 /// A running wavegate and what it takes to talk to it.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
-    /// The embedded S3 server's address.
-    pub s3_addr: SocketAddr,
-    /// Turns the embedded S3 server off (false) and on (true), to play an outage.
-    pub storage_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The S3 endpoint holding the test's bucket: the embedded server or the one named by
+    /// `WAVEGATE_TEST_S3_ENDPOINT`.
+    pub s3_endpoint: String,
     /// Shared state of the instance (database, storage, metrics).
     pub state: AppState,
     /// HTTP client without redirects or cookies.
@@ -45,6 +62,15 @@ pub struct TestApp {
     db: TestDatabase,
     /// Redis prefix of this test, cleared at the end.
     redis: Option<(String, String)>,
+    /// Credentials and region for reaching the bucket directly.
+    s3: S3Access,
+    /// Turns the embedded S3 server off (false) and on (true), to play an outage; `None`
+    /// on an outside S3 server, which the tests cannot switch off.
+    storage_up: Option<Arc<AtomicBool>>,
+    /// Whether this instance empties and deletes the bucket at the end: the first instance
+    /// on an outside server does; siblings and embedded servers (whose objects go with the
+    /// data dir) do not.
+    owns_bucket: bool,
     /// The settings it was started with, for siblings.
     pairs: Vec<(&'static str, String)>,
     /// Data dir; removed at the end.
@@ -57,6 +83,121 @@ enum TestDatabase {
     Sqlite,
     /// A database created for the test: (admin URL, name).
     Postgres(String, String),
+}
+
+/// How the harness reaches the S3 server itself (to list and clean the bucket).
+#[derive(Clone)]
+struct S3Access {
+    /// `http://host:port`, without a trailing slash.
+    endpoint: String,
+    /// Access key id.
+    access_key: String,
+    /// Secret key.
+    secret_key: String,
+    /// Region the server expects in signatures (Garage checks it).
+    region: String,
+}
+
+impl S3Access {
+    /// The server named by `WAVEGATE_TEST_S3_*`, when `WAVEGATE_TEST_S3_ENDPOINT` is set.
+    fn from_env() -> Option<Self> {
+        let endpoint = env_var("WAVEGATE_TEST_S3_ENDPOINT")?;
+        let required = |key: &str| {
+            env_var(key)
+                .unwrap_or_else(|| panic!("{key} must be set with WAVEGATE_TEST_S3_ENDPOINT"))
+        };
+        Some(Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            access_key: required("WAVEGATE_TEST_S3_ACCESS_KEY"),
+            secret_key: required("WAVEGATE_TEST_S3_SECRET_KEY"),
+            region: env_var("WAVEGATE_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+        })
+    }
+
+    /// The settings that point wavegate at this server.
+    fn settings(&self) -> [(&'static str, String); 4] {
+        [
+            ("WAVEGATE_S3_ENDPOINT", self.endpoint.clone()),
+            ("WAVEGATE_S3_ACCESS_KEY", self.access_key.clone()),
+            ("WAVEGATE_S3_SECRET_KEY", self.secret_key.clone()),
+            ("WAVEGATE_S3_REGION", self.region.clone()),
+        ]
+    }
+
+    /// An aws-sdk-s3 client for this server.
+    fn client(&self) -> aws_sdk_s3::Client {
+        let creds = aws_sdk_s3::config::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "test",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+/// Garage's admin API, for creating buckets under a global name.
+struct GarageAdmin {
+    /// `http://host:port` of the admin API.
+    url: String,
+    /// Its bearer token.
+    token: String,
+}
+
+impl GarageAdmin {
+    /// The admin API named by `WAVEGATE_TEST_GARAGE_ADMIN_*`, when its URL is set.
+    fn from_env() -> Option<Self> {
+        Some(Self {
+            url: env_var("WAVEGATE_TEST_GARAGE_ADMIN_URL")?
+                .trim_end_matches('/')
+                .to_owned(),
+            token: env_var("WAVEGATE_TEST_GARAGE_ADMIN_TOKEN").expect(
+                "WAVEGATE_TEST_GARAGE_ADMIN_TOKEN must be set with WAVEGATE_TEST_GARAGE_ADMIN_URL",
+            ),
+        })
+    }
+
+    /// Creates `bucket` under a global name and lets `access_key` read, write and own it
+    /// (owning it lets wavegate set its CORS rules, and the harness delete it).
+    async fn create_bucket(&self, bucket: &str, access_key: &str) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(format!("{}/v2/CreateBucket", self.url))
+            .bearer_auth(&self.token)
+            .json(&json!({"globalAlias": bucket}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no bucket id in {created}"))?;
+        http.post(format!("{}/v2/AllowBucketKey", self.url))
+            .bearer_auth(&self.token)
+            .json(&json!({
+                "bucketId": id,
+                "accessKeyId": access_key,
+                "permissions": {"read": true, "write": true, "owner": true},
+            }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+}
+
+/// The value of an environment variable, when set and not empty.
+fn env_var(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
 /// Extra settings for one test.
@@ -98,15 +239,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .map(|url| (url, format!("wavegate-test:{id}:")));
 
     let data_dir = dir.path().display().to_string();
+    let external = S3Access::from_env();
     let mut pairs: Vec<(&str, String)> = vec![
         ("WAVEGATE_LISTEN", "127.0.0.1:0".into()),
-        ("WAVEGATE_EMBEDDED_S3_LISTEN", "127.0.0.1:0".into()),
         ("WAVEGATE_DATA_DIR", data_dir),
         ("WAVEGATE_S3_BUCKET", bucket.clone()),
         ("WAVEGATE_JWT_SECRET", TEST_SECRET.into()),
         ("WAVEGATE_HTTP_WORKERS", "1".into()),
         ("DATABASE_URL", database_url),
     ];
+    match &external {
+        Some(server) => pairs.extend(server.settings()),
+        None => pairs.push(("WAVEGATE_EMBEDDED_S3_LISTEN", "127.0.0.1:0".into())),
+    }
     if let Some((url, prefix)) = &redis {
         pairs.push(("REDIS_URL", url.clone()));
         pairs.push(("WAVEGATE_REDIS_PREFIX", prefix.clone()));
@@ -119,15 +264,34 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let settings =
         Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("test settings");
 
+    // Start-up creates the bucket when it is missing, which on an outside server it is,
+    // unless Garage's admin API made it first.
+    if let (Some(server), Some(admin)) = (&external, GarageAdmin::from_env()) {
+        admin
+            .create_bucket(&bucket, &server.access_key)
+            .await
+            .expect("Garage's admin API creates the test bucket");
+    }
     let app = Application::build(settings)
         .await
         .expect("application starts");
     let address = format!("http://{}", app.addr());
-    let s3_addr = app.embedded_s3_addr().expect("embedded S3 runs in tests");
     let state = app.state().clone();
-    let storage_up = app
-        .embedded_s3_availability()
-        .expect("embedded S3 runs in tests");
+    let storage_up = app.embedded_s3_availability();
+    let owns_bucket = external.is_some();
+    let s3 = match external {
+        Some(server) => server,
+        None => S3Access {
+            endpoint: format!(
+                "http://{}",
+                app.embedded_s3_addr()
+                    .expect("embedded S3 runs without WAVEGATE_TEST_S3_ENDPOINT")
+            ),
+            access_key: state.settings.s3.access_key.clone(),
+            secret_key: EMBEDDED_S3_SECRET.to_owned(),
+            region: state.settings.s3.region.clone(),
+        },
+    };
     tokio::spawn(app.run_until_stopped());
 
     let http = reqwest::Client::builder()
@@ -136,13 +300,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("client");
     TestApp {
         address,
-        s3_addr,
-        storage_up,
+        s3_endpoint: s3.endpoint.clone(),
         state,
         http,
         bucket,
         db,
         redis,
+        s3,
+        storage_up,
+        owns_bucket,
         pairs: kept,
         _dir: dir,
     }
@@ -150,25 +316,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
 impl TestApp {
     /// A second instance on the same database, bucket and Redis prefix (as a deployment
-    /// of several instances has), reaching this one's S3 server as its endpoint.
+    /// of several instances has), reaching the same S3 server: this one's embedded server,
+    /// or the outside one.
     pub async fn spawn_sibling(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary dir");
         let mut pairs = self.pairs.clone();
-        pairs.retain(|(k, _)| {
-            !matches!(
-                *k,
-                "WAVEGATE_S3_ENDPOINT" | "WAVEGATE_S3_ACCESS_KEY" | "WAVEGATE_S3_SECRET_KEY"
-            )
-        });
-        pairs.push(("WAVEGATE_S3_ENDPOINT", format!("http://{}", self.s3_addr)));
-        pairs.push((
+        let s3_keys = [
+            "WAVEGATE_S3_ENDPOINT",
             "WAVEGATE_S3_ACCESS_KEY",
-            self.state.settings.s3.access_key.clone(),
-        ));
-        pairs.push((
             "WAVEGATE_S3_SECRET_KEY",
-            "wavegate-embedded-dev-secret".to_owned(),
-        ));
+            "WAVEGATE_S3_REGION",
+        ];
+        pairs.retain(|(k, _)| !s3_keys.contains(k));
+        pairs.extend(self.s3.settings());
         let settings = Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
             .expect("sibling settings");
         let app = Application::build(settings).await.expect("sibling starts");
@@ -177,14 +337,17 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
-            s3_addr: self.s3_addr,
-            storage_up: self.storage_up.clone(),
+            s3_endpoint: self.s3_endpoint.clone(),
             state,
             http: self.http.clone(),
             bucket: self.bucket.clone(),
-            // The first instance owns the database and the Redis keys, and cleans them up.
+            // The first instance owns the database, the Redis keys and the bucket, and
+            // cleans them up.
             db: TestDatabase::Sqlite,
             redis: None,
+            s3: self.s3.clone(),
+            storage_up: self.storage_up.clone(),
+            owns_bucket: false,
             pairs,
             _dir: dir,
         }
@@ -316,44 +479,32 @@ impl TestApp {
             .sum()
     }
 
-    /// An S3 client for the test's embedded server, with the instance's credentials.
+    /// An S3 client for the server holding the test's bucket, with the instance's
+    /// credentials.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let creds = aws_sdk_s3::config::Credentials::new(
-            &self.state.settings.s3.access_key,
-            "wavegate-embedded-dev-secret",
-            None,
-            None,
-            "test",
-        );
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(format!("http://{}", self.s3_addr))
-            .credentials_provider(creds)
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        self.s3.client()
     }
 
-    /// Plays a storage outage (`false`) or ends it (`true`).
+    /// Whether the test can switch storage off with [`TestApp::set_storage_up`]: only the
+    /// embedded S3 server has that switch, an outside server (Garage) does not.
+    pub fn can_play_outage(&self) -> bool {
+        self.storage_up.is_some()
+    }
+
+    /// Plays a storage outage (`false`) or ends it (`true`). Only on the embedded server:
+    /// check [`TestApp::can_play_outage`] first.
     pub fn set_storage_up(&self, up: bool) {
         self.storage_up
-            .store(up, std::sync::atomic::Ordering::SeqCst);
+            .as_ref()
+            .expect("only the embedded S3 server can play an outage; see can_play_outage")
+            .store(up, Ordering::SeqCst);
     }
 
     /// Keys of every object in the test's bucket.
     pub async fn object_keys(&self) -> Vec<String> {
-        let out = self
-            .s3()
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .send()
+        list_keys(&self.s3(), &self.bucket)
             .await
-            .expect("list objects");
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect()
+            .expect("list objects")
     }
 }
 
@@ -363,6 +514,9 @@ impl Drop for TestApp {
         // and a runtime of its own.
         let db = std::mem::replace(&mut self.db, TestDatabase::Sqlite);
         let redis = self.redis.take();
+        let bucket = self
+            .owns_bucket
+            .then(|| (self.s3.clone(), self.bucket.clone()));
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -374,6 +528,9 @@ impl Drop for TestApp {
                 }
                 if let Some((url, prefix)) = redis {
                     clear_redis(&url, &prefix).await;
+                }
+                if let Some((server, bucket)) = bucket {
+                    remove_bucket(&server.client(), &bucket).await;
                 }
             });
         });
@@ -428,6 +585,65 @@ async fn clear_redis(url: &str, prefix: &str) {
         .unwrap_or_default();
     if !keys.is_empty() {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
+
+/// Keys of every object in `bucket`, page after page.
+async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        keys.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        match out.next_continuation_token() {
+            Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => return Ok(keys),
+        }
+    }
+}
+
+/// An S3 error with its whole chain of causes, which its `Display` alone leaves out.
+fn sdk_error(e: impl std::error::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e))
+}
+
+/// Empties `bucket` (objects and unfinished multipart uploads) and deletes it; a failure
+/// is reported, not fatal, since the test has already run.
+async fn remove_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let emptied = async {
+        for key in list_keys(s3, bucket).await? {
+            let deleted = s3.delete_object().bucket(bucket).key(key).send().await;
+            deleted.map_err(sdk_error)?;
+        }
+        let uploads = s3.list_multipart_uploads().bucket(bucket).send().await;
+        let uploads = uploads.map_err(sdk_error)?;
+        for upload in uploads.uploads() {
+            if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+                s3.abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+            }
+        }
+        let deleted = s3.delete_bucket().bucket(bucket).send().await;
+        deleted.map_err(sdk_error)?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = emptied.await {
+        eprintln!("test bucket {bucket} not removed: {e:#}");
     }
 }
 

@@ -168,7 +168,11 @@ async fn expired_presigned_urls_are_refused() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let status = app.http.get(&url).send().await.unwrap().status().as_u16();
 
-    assert_eq!(status, 403);
+    // S3 answers 403 (AccessDenied); Garage answers 400 ("Date is too old").
+    assert!(
+        matches!(status, 400 | 403),
+        "an expired URL is refused, got {status}"
+    );
 }
 
 #[tokio::test]

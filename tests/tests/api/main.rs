@@ -5,6 +5,7 @@
 mod access;
 mod auth;
 mod cache;
+mod cors;
 mod dataloader;
 mod downloads;
 mod formats;
