@@ -29,6 +29,7 @@
 //! Concurrent misses on one key compute once per instance (a lock per key being
 //! computed); the others wait and then find the stored answer.
 
+pub mod entities;
 pub mod generations;
 
 use std::collections::HashSet;
@@ -143,7 +144,9 @@ pub struct ResponseCache {
     /// Answers in process.
     local: moka::future::Cache<[u8; 32], Arc<Entry>>,
     /// Generation counters (shared through Redis when configured), and answers in Redis.
-    generations: Generations,
+    generations: Arc<Generations>,
+    /// Rows beneath the dataloaders, checked against the same counters.
+    entities: Arc<entities::EntityCache>,
     /// Hash of the schema, part of every key.
     schema: [u8; 32],
     /// Keys being computed, each with the lock its concurrent misses wait on.
@@ -185,10 +188,16 @@ impl ResponseCache {
         let computing = moka::future::Cache::builder()
             .time_to_idle(Duration::from_secs(30))
             .build();
+        let generations = Arc::new(generations);
+        let entities = Arc::new(entities::EntityCache::new(
+            generations.clone(),
+            metrics.clone(),
+        ));
         Self {
             local,
             computing,
             generations,
+            entities,
             schema: Sha256::digest(sdl.as_bytes()).into(),
             metrics,
         }
@@ -197,6 +206,11 @@ impl ResponseCache {
     /// The counters, for writes to bump.
     pub fn generations(&self) -> &Generations {
         &self.generations
+    }
+
+    /// The entity cache beneath the dataloaders.
+    pub fn entities(&self) -> &Arc<entities::EntityCache> {
+        &self.entities
     }
 
     /// The key of an operation for a caller scope.

@@ -128,8 +128,8 @@ fn parse_kind(raw: &str) -> Result<String, String> {
 /// An `http://` URL; this build has no TLS client.
 fn parse_endpoint(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if url.scheme() != "http" {
-        return Err("must be an http:// URL (the worker has no TLS client)".to_owned());
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".to_owned());
     }
     Ok(url)
 }
@@ -169,6 +169,7 @@ mod tests {
         assert!(parse_kind("transcode").is_ok());
         assert!(parse_kind("thumbnail").is_err());
         assert!(parse_poll_interval("1ms").is_err());
-        assert!(parse_endpoint("https://gw.example/graphql").is_err());
+        assert!(parse_endpoint("https://gw.example/graphql").is_ok());
+        assert!(parse_endpoint("ftp://gw.example/graphql").is_err());
     }
 }

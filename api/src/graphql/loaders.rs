@@ -1,7 +1,8 @@
 //! Dataloaders: every list a page touches becomes one batched statement per level.
 //!
 //! A page of 50 files with owners, renditions and jobs costs one statement for the page
-//! and one per loader, whatever the page size.
+//! and one per loader, whatever the page size; with the cache on, loaders read through
+//! the entity cache ([`crate::cache::entities`]) and only its misses reach the database.
 //!
 //! The wait before a batch is `WAVEGATE_DATALOADER_DELAY_US` (250 µs by default, against
 //! async-graphql's 1 ms). It cannot be zero: async-graphql polls a long list through
@@ -17,6 +18,7 @@ use entity::{audio_file, processing_job, rendition, user};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::cache::entities::{EntityCache, every_key};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::service;
@@ -38,10 +40,12 @@ impl From<LoadError> for ApiError {
     }
 }
 
-/// What each loader needs: the pool, and the batch-size histogram.
+/// What each loader needs: the pool, the entity cache (when the cache is on), and the
+/// batch-size histogram.
 #[derive(Clone)]
 pub struct Source {
     db: DatabaseConnection,
+    entities: Option<Arc<EntityCache>>,
     metrics: Arc<Metrics>,
 }
 
@@ -71,8 +75,15 @@ impl Loader<Uuid> for UserLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         self.0.observe("users", keys.len());
-        let rows = service::users::by_ids(&self.0.db, keys).await?;
-        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+        let db = &self.0.db;
+        let load = |keys: Vec<Uuid>| async move {
+            let rows = service::users::by_ids(db, &keys).await?;
+            Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+        };
+        Ok(match &self.0.entities {
+            Some(cache) => cache.get_or_load(&cache.users, keys, load).await?,
+            None => load(keys.to_vec()).await?,
+        })
     }
 }
 
@@ -82,8 +93,15 @@ impl Loader<Uuid> for FileLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         self.0.observe("audio_files", keys.len());
-        let rows = service::audio_files::by_ids(&self.0.db, keys).await?;
-        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+        let db = &self.0.db;
+        let load = |keys: Vec<Uuid>| async move {
+            let rows = service::audio_files::by_ids(db, &keys).await?;
+            Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+        };
+        Ok(match &self.0.entities {
+            Some(cache) => cache.get_or_load(&cache.files, keys, load).await?,
+            None => load(keys.to_vec()).await?,
+        })
     }
 }
 
@@ -93,7 +111,15 @@ impl Loader<Uuid> for RenditionsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         self.0.observe("renditions", keys.len());
-        Ok(service::renditions::by_files(&self.0.db, keys).await?)
+        let db = &self.0.db;
+        let load = |keys: Vec<Uuid>| async move {
+            let found = service::renditions::by_files(db, &keys).await?;
+            Ok(every_key(&keys, found))
+        };
+        Ok(match &self.0.entities {
+            Some(cache) => cache.get_or_load(&cache.renditions, keys, load).await?,
+            None => load(keys.to_vec()).await?,
+        })
     }
 }
 
@@ -103,7 +129,15 @@ impl Loader<Uuid> for JobsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         self.0.observe("jobs", keys.len());
-        Ok(service::jobs::by_files(&self.0.db, keys).await?)
+        let db = &self.0.db;
+        let load = |keys: Vec<Uuid>| async move {
+            let found = service::jobs::by_files(db, &keys).await?;
+            Ok(every_key(&keys, found))
+        };
+        Ok(match &self.0.entities {
+            Some(cache) => cache.get_or_load(&cache.jobs, keys, load).await?,
+            None => load(keys.to_vec()).await?,
+        })
     }
 }
 
@@ -130,14 +164,16 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    /// Fresh loaders (with empty per-request caches) over `db`.
+    /// Fresh loaders over `db`, reading through the entity cache of `cache` when given.
     pub fn new(
         db: &DatabaseConnection,
+        cache: Option<&Arc<crate::cache::ResponseCache>>,
         metrics: &Arc<Metrics>,
         delay: std::time::Duration,
     ) -> Self {
         let source = Source {
             db: db.clone(),
+            entities: cache.map(|c| c.entities().clone()),
             metrics: metrics.clone(),
         };
         Self {

@@ -77,7 +77,12 @@ pub async fn execute(
     }
 
     // Run it with this request's caller and fresh dataloaders.
-    let loaders = Loaders::new(&state.db, &state.metrics, state.settings.dataloader_delay);
+    let loaders = Loaders::new(
+        &state.db,
+        state.cache.as_ref(),
+        &state.metrics,
+        state.settings.dataloader_delay,
+    );
     let deps = Arc::new(Dependencies::default());
     let request = request.data(RequestContext {
         caller: caller.clone(),

@@ -68,24 +68,15 @@ pub async fn upgrade(
     let mut pong = session.clone();
     actix_web::rt::spawn(async move {
         while let Some(Ok(msg)) = incoming.next().await {
-            match msg {
-                actix_ws::Message::Text(text) => {
-                    if inbox.send(text.as_bytes().to_vec()).await.is_err() {
-                        break;
-                    }
-                }
-                actix_ws::Message::Binary(bytes) => {
-                    if inbox.send(bytes.to_vec()).await.is_err() {
-                        break;
-                    }
-                }
-                actix_ws::Message::Ping(bytes) => {
-                    if pong.pong(&bytes).await.is_err() {
-                        break;
-                    }
-                }
-                actix_ws::Message::Close(_) => break,
-                _ => {}
+            let open = match msg {
+                actix_ws::Message::Text(text) => inbox.send(text.as_bytes().to_vec()).await.is_ok(),
+                actix_ws::Message::Binary(bytes) => inbox.send(bytes.to_vec()).await.is_ok(),
+                actix_ws::Message::Ping(bytes) => pong.pong(&bytes).await.is_ok(),
+                actix_ws::Message::Close(_) => false,
+                _ => true,
+            };
+            if !open {
+                break;
             }
         }
     });
@@ -124,6 +115,7 @@ pub async fn upgrade(
             caller,
             loaders: Loaders::new(
                 &init_state.db,
+                init_state.cache.as_ref(),
                 &init_state.metrics,
                 init_state.settings.dataloader_delay,
             ),

@@ -131,7 +131,13 @@ pub async fn store_upload(
             let key = layout::original_key(&sha256);
             super::deletions::cancel(db, &key).await?;
             storage
-                .put_file(&key, tokio::fs::File::from_std(file), &content_type, size)
+                .put_file(
+                    &key,
+                    tokio::fs::File::from_std(file),
+                    &content_type,
+                    size,
+                    &sha256,
+                )
                 .await?;
             super::blobs::record(db, &sha256, size_i64).await?.id
         }

@@ -172,7 +172,12 @@ impl Storage {
         self.sort(op, res, &[])?.map_err(ApiError::storage)
     }
 
-    /// Uploads `len` bytes of a local file to `key`, streaming them from disk.
+    /// Uploads `len` bytes of a local file whose SHA-256 is `sha256_hex` to `key`,
+    /// streaming them from disk once.
+    ///
+    /// The payload is not signed (signing it would read the whole file once more before
+    /// sending); instead the request carries the SHA-256 as `x-amz-checksum-sha256`, which
+    /// the signature covers and storage checks against the bytes it receives.
     #[tracing::instrument(skip(self, file))]
     pub async fn put_file(
         &self,
@@ -180,6 +185,7 @@ impl Storage {
         file: tokio::fs::File,
         content_type: &str,
         len: u64,
+        sha256_hex: &str,
     ) -> ApiResult<()> {
         let body = ByteStream::read_from()
             .file(file)
@@ -188,15 +194,22 @@ impl Storage {
             .await
             .map_err(ApiError::internal)?;
         let len = i64::try_from(len).map_err(ApiError::internal)?;
+        let checksum = presign::checksum_header(sha256_hex);
         let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(content_type);
+            .content_type(content_type)
+            .checksum_sha256(checksum);
         self.check(
             "put_object",
-            req.content_length(len).body(body).send().await,
+            req.content_length(len)
+                .body(body)
+                .customize()
+                .disable_payload_signing()
+                .send()
+                .await,
         )
         .map(|_| ())
     }

@@ -79,15 +79,18 @@ impl Minter {
     }
 }
 
-/// The `sub` of minted tokens: `worker-` and the host name, or the process id.
+/// The `sub` of minted tokens: `worker-`, the host name and the process id, so that two
+/// workers on one host are two holders to the gateway (it tells job holders apart by
+/// subject).
 pub fn default_subject() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty() && h.len() <= 200);
+    let pid = std::process::id();
     match host {
-        Some(host) => format!("worker-{host}"),
-        None => format!("worker-{}", std::process::id()),
+        Some(host) => format!("worker-{host}-{pid}"),
+        None => format!("worker-{pid}"),
     }
 }
