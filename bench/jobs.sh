@@ -24,6 +24,7 @@ cleanup() {
   stop_server
   [ -n "$SECOND" ] && { kill "$SECOND" 2>/dev/null || true; wait "$SECOND" 2>/dev/null || true; }
   psql "$DATABASE_URL" -qc "DELETE FROM processing_jobs WHERE kind IN ('bench-claim', 'bench-live')" || true
+  redis-cli -u "$REDIS" --scan --pattern 'wavegate-bench-jobs:*' | xargs -r redis-cli -u "$REDIS" del > /dev/null || true
 }
 trap cleanup EXIT
 
@@ -66,4 +67,3 @@ SECOND=$!
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/readyz >/dev/null && break; sleep 0.1; done
 read -r _ _ _ p50 _ p99 _ max <<<"$("$TOOL" latency http://127.0.0.1:18080 http://127.0.0.1:18081 "$job" "$file" "$REPORTS")"
 printf '%-44s %8sms %8sms %8sms\n' "across two instances (Redis pub/sub)" "$p50" "$p99" "$max"
-redis-cli -u "$REDIS" --scan --pattern 'wavegate-bench-jobs:*' | xargs -r redis-cli -u "$REDIS" del > /dev/null

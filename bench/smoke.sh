@@ -17,6 +17,7 @@ bench/run.sh --smoke
 bench/dataloader-delay.sh --smoke
 bench/upload.sh --smoke
 bench/cache-mix.sh --smoke
+bench/jobs.sh --smoke
 
 # Leave nothing behind.
 psql postgres://postgres@127.0.0.1:5432/postgres -qc "DROP DATABASE IF EXISTS wavegate_bench_smoke WITH (FORCE)"

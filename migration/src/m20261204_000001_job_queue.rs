@@ -65,9 +65,10 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // Partial index (PostgreSQL and SQLite both have them): only jobs a worker may
-        // claim are in it.
+        // claim are in it, by kind, oldest first, so a claim reads the head of each kind
+        // it asks for and never steps over a backlog of other kinds.
         db.execute_unprepared(
-            "CREATE INDEX idx_processing_jobs_due ON processing_jobs (due_at) \
+            "CREATE INDEX idx_processing_jobs_kind_due ON processing_jobs (kind, due_at) \
              WHERE status IN ('queued', 'running')",
         )
         .await?;
@@ -163,7 +164,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .get_connection()
-            .execute_unprepared("DROP INDEX idx_processing_jobs_due")
+            .execute_unprepared("DROP INDEX idx_processing_jobs_kind_due")
             .await?;
         manager
             .alter_table(

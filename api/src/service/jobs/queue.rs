@@ -127,8 +127,13 @@ pub async fn claim(
 /// A due job is queued (past any retry backoff) or running with its lease run out. It
 /// becomes running under the caller with a fresh lease, one attempt more; a running one
 /// that has no attempt left becomes failed instead.
+///
+/// On PostgreSQL the oldest due job is picked among the heads of each asked kind (one
+/// short scan of the `(kind, due_at)` index per kind, skipping rows other workers hold
+/// locked); a single `kind IN (…)` scan would step over every due job of other kinds
+/// ahead of them. SQLite runs one write at a time and needs no row locks.
 fn claim_statement(state: &AppState, worker: &str, kinds: &[String]) -> Statement {
-    const TEMPLATE: &str = "UPDATE processing_jobs SET \
+    const UPDATE: &str = "UPDATE processing_jobs SET \
         status = CASE WHEN {exhausted} THEN 'failed' ELSE 'running' END, \
         attempts = CASE WHEN {exhausted} THEN attempts ELSE attempts + 1 END, \
         error = CASE WHEN {exhausted} THEN {message} ELSE error END, \
@@ -138,22 +143,34 @@ fn claim_statement(state: &AppState, worker: &str, kinds: &[String]) -> Statemen
         lease_expires_at = CASE WHEN {exhausted} THEN NULL ELSE {lease} END, \
         worker_subject = CASE WHEN {exhausted} THEN NULL ELSE {worker} END, \
         progress = CASE WHEN {exhausted} THEN progress ELSE 0 END \
-        WHERE id = (SELECT id FROM processing_jobs \
+        WHERE id = (";
+    const PICK_POSTGRES: &str = "SELECT head.id FROM (VALUES {kind_rows}) AS asked (kind) \
+        CROSS JOIN LATERAL (SELECT id, due_at FROM processing_jobs \
+        WHERE kind = asked.kind AND status IN ('queued', 'running') AND due_at <= {now} \
+        ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED) AS head \
+        ORDER BY head.due_at LIMIT 1";
+    const PICK_SQLITE: &str = "SELECT id FROM processing_jobs \
         WHERE status IN ('queued', 'running') AND due_at <= {now} AND kind IN ({kinds}) \
-        ORDER BY due_at LIMIT 1{lock}) RETURNING *";
+        ORDER BY due_at LIMIT 1";
 
     let backend = state.db.get_database_backend();
     let at = now();
     let lease = at + chrono::Duration::from_std(state.settings.job_lease).unwrap_or_default();
     let max = state.settings.job_max_attempts;
     let postgres = backend == DatabaseBackend::Postgres;
+    let template = [
+        UPDATE,
+        if postgres { PICK_POSTGRES } else { PICK_SQLITE },
+        ") RETURNING *",
+    ]
+    .concat();
 
     // Each `{name}` becomes placeholders; PostgreSQL numbers them and reuses a number,
     // SQLite binds every occurrence in the order of the text.
     let mut values: Vec<Value> = Vec::new();
     let mut numbered: Vec<(&str, String)> = Vec::new();
-    let mut sql = String::with_capacity(TEMPLATE.len() + 64);
-    let mut rest = TEMPLATE;
+    let mut sql = String::with_capacity(template.len() + 64);
+    let mut rest = template.as_str();
     while let Some(open) = rest.find('{') {
         sql.push_str(&rest[..open]);
         let Some(close) = rest[open..].find('}') else {
@@ -161,12 +178,6 @@ fn claim_statement(state: &AppState, worker: &str, kinds: &[String]) -> Statemen
         };
         let name = &rest[open + 1..open + close];
         rest = &rest[open + close + 1..];
-        if name == "lock" {
-            if postgres {
-                sql.push_str(" FOR UPDATE SKIP LOCKED");
-            }
-            continue;
-        }
         if postgres && let Some((_, text)) = numbered.iter().find(|(n, _)| *n == name) {
             sql.push_str(text);
             continue;
@@ -190,6 +201,11 @@ fn claim_statement(state: &AppState, worker: &str, kinds: &[String]) -> Statemen
         }
         let text = match name {
             "exhausted" => format!("(status = 'running' AND attempts >= {})", places[0]),
+            "kind_rows" => places
+                .iter()
+                .map(|p| format!("({p})"))
+                .collect::<Vec<_>>()
+                .join(", "),
             _ => places.join(", "),
         };
         sql.push_str(&text);
