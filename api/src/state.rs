@@ -11,13 +11,20 @@ use crate::service::users::UserDirectory;
 use crate::storage::{Presigner, Storage};
 
 impl AppState {
-    /// Tells the response cache that a file changed; called after the change commits and
-    /// before the mutation answers, so the caller reads its own write.
-    pub async fn file_changed(&self, owner: uuid::Uuid, file: uuid::Uuid, public: bool) {
+    /// Tells the response cache what changed about a file (`public` when it is or was
+    /// `PUBLIC`); called after the change commits and before the mutation answers, so the
+    /// caller reads its own write.
+    pub async fn file_changed(
+        &self,
+        owner: uuid::Uuid,
+        file: uuid::Uuid,
+        public: bool,
+        change: crate::cache::Change,
+    ) {
         if let Some(cache) = &self.cache {
             cache
                 .generations()
-                .bump(&crate::cache::file_change(owner, file, public))
+                .bump(&crate::cache::file_change(owner, file, public, change))
                 .await;
         }
     }
@@ -33,7 +40,8 @@ impl AppState {
         public: bool,
         job: uuid::Uuid,
     ) {
-        self.file_changed(owner, file, public).await;
+        self.file_changed(owner, file, public, crate::cache::Change::Content)
+            .await;
         self.job_events
             .publish(crate::events::JobEvent {
                 file_id: file,

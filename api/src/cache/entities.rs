@@ -4,7 +4,7 @@
 //! rows read from the database.
 //!
 //! An entry keeps the generation of the counter that covers it (`file:<id>` for a file
-//! and what hangs off it, `owner:<id>` for a user) and of the epoch, read before the
+//! and what hangs off it, `user:<id>` for a user) and of the epoch, read before the
 //! database was. It is served only while both are unchanged, checked for a whole batch
 //! in one read of the counters (one Redis `MGET` when Redis is configured), so no
 //! instance serves a row older than a write that has returned. A write between the
@@ -80,7 +80,7 @@ impl EntityCache {
             generations,
             metrics,
             files: Kind::new(super::file),
-            users: Kind::new(super::owner),
+            users: Kind::new(super::user),
             renditions: Kind::new(super::file),
             jobs: Kind::new(super::file),
         }

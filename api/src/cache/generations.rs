@@ -1,6 +1,12 @@
 //! Generation counters: one per dependency, bumped by writes; and, with Redis, where
 //! shared answers are kept.
 //!
+//! Every bump takes the next number of one write sequence and stamps it on each counter
+//! it moves, in one atomic step (a Lua script with Redis). A counter's value is thus the
+//! number of the last write that touched it, and comparing it with the sequence read
+//! earlier tells whether that write came after: how the response cache knows that an
+//! answer it computed saw every write to what the answer shows.
+//!
 //! Without Redis the counters live in this process. With Redis they live there, so every
 //! instance sees every write at once; each Redis call has a short timeout, and after a
 //! failure Redis is left alone for [`PAUSE`] (the cache is bypassed meanwhile).
@@ -18,8 +24,11 @@ use crate::metrics::Metrics;
 
 /// Bumped after Redis missed writes; every entry depends on it.
 pub const EPOCH: &str = "epoch";
-/// Bumped by every write: an answer computed while it moved is not stored.
+/// The write sequence: every bump takes its next number.
 const WRITES: &str = "writes";
+/// One bump in Redis: `KEYS[1]` is the sequence, the other keys take its new number.
+const BUMP_SCRIPT: &str = "local w = redis.call('INCR', KEYS[1]) \
+    for i = 2, #KEYS do redis.call('SET', KEYS[i], w) end return w";
 /// Longest wait for one Redis call.
 const TIMEOUT: Duration = Duration::from_millis(250);
 /// How long Redis is left alone after a failure.
@@ -106,31 +115,30 @@ impl Generations {
         }
     }
 
-    /// The write counter; `None` when Redis does not answer.
-    pub async fn writes(&self) -> Option<u64> {
-        self.current(&[WRITES])
-            .await
-            .and_then(|v| v.first().copied())
+    /// Where the write sequence and the epoch stand now; `None` when Redis does not
+    /// answer.
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        match self.current(&[WRITES, EPOCH]).await?.as_slice() {
+            [writes, epoch] => Some(Snapshot {
+                writes: *writes,
+                epoch: *epoch,
+            }),
+            _ => None,
+        }
     }
 
-    /// Current values of `names` and the write counter, read together.
-    pub async fn current_and_writes(&self, names: &[&str]) -> Option<(Vec<u64>, u64)> {
-        let mut all: Vec<&str> = names.to_vec();
-        all.push(WRITES);
-        let mut values = self.current(&all).await?;
-        let writes = values.pop()?;
-        Some((values, writes))
-    }
-
-    /// Bumps `names` and the write counter. Called after a write commits, before the
-    /// mutation answers.
+    /// Bumps `names`: each takes the next number of the write sequence. Called after a
+    /// write commits, before the mutation answers.
     pub async fn bump(&self, names: &[String]) {
         self.metrics.cache_invalidations.inc_by(names.len() as u64);
         match &self.inner {
             Inner::Local(map) => {
                 if let Ok(mut map) = map.lock() {
-                    for n in names.iter().map(String::as_str).chain([WRITES]) {
-                        *map.entry(n.to_owned()).or_default() += 1;
+                    let sequence = map.entry(WRITES.to_owned()).or_default();
+                    *sequence += 1;
+                    let number = *sequence;
+                    for n in names {
+                        map.insert(n.clone(), number);
                     }
                 }
             }
@@ -174,6 +182,30 @@ impl Generations {
             Inner::Local(_) => None,
             Inner::Redis(shared) => Some(shared.up.load(Ordering::Relaxed)),
         }
+    }
+}
+
+/// The write sequence and the epoch at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Number of the last write bumped so far.
+    pub writes: u64,
+    /// The epoch then.
+    pub epoch: u64,
+}
+
+impl Snapshot {
+    /// Whether counters read later (`values` of `names`, the epoch among them) show no
+    /// write after this snapshot and the same epoch.
+    pub fn still_holds(&self, names: &[&str], values: &[u64]) -> bool {
+        names.len() == values.len()
+            && names.iter().zip(values).all(|(name, value)| {
+                if *name == EPOCH {
+                    *value == self.epoch
+                } else {
+                    *value <= self.writes
+                }
+            })
     }
 }
 
@@ -252,9 +284,13 @@ impl Shared {
     }
 
     async fn bump(&self, names: &[String]) {
-        let mut pipe = redis::pipe();
-        for n in names.iter().map(String::as_str).chain([WRITES]) {
-            pipe.cmd("INCR").arg(self.key(n)).ignore();
+        let mut script = redis::cmd("EVAL");
+        script
+            .arg(BUMP_SCRIPT)
+            .arg(names.len() + 1)
+            .arg(self.key(WRITES));
+        for n in names {
+            script.arg(self.key(n));
         }
         let mut conn = self.conn.clone();
         let done =
@@ -262,8 +298,8 @@ impl Shared {
                 false
             } else {
                 matches!(
-                    tokio::time::timeout(TIMEOUT, pipe.query_async::<()>(&mut conn)).await,
-                    Ok(Ok(()))
+                    tokio::time::timeout(TIMEOUT, script.query_async::<u64>(&mut conn)).await,
+                    Ok(Ok(_))
                 )
             };
         if !done {

@@ -11,14 +11,19 @@
 //!
 //! # Invalidation
 //!
-//! Resolvers record what an answer depends on ([`Dependencies`]): the owners whose files
-//! it shows, the public listing, a file id it found missing. Writes bump a generation
-//! counter per dependency ([`generations`]). An entry keeps the generations it was built
-//! under and is served only while they are all unchanged, checked on every hit against
-//! the shared counters (Redis, or the process when Redis is not configured), so after a
-//! mutation returns no instance serves an answer older than it. An answer computed while
-//! any write happened is not stored at all.
-//!
+//! Resolvers record what an answer depends on ([`Dependencies`]): each file it shows
+//! (`file:<id>`, which covers its fields, renditions and jobs, and also a file id found
+//! missing), the totals of each user it shows (`user:<id>`), and for a listing which
+//! files it holds in which order (`owner:<id>`, `public`, `all-files`, and their
+//! `titles:` twins for listings sorted or filtered by title). Writes bump exactly the
+//! counters of what they changed ([`Change`]): a rename of a public file moves that file
+//! and the title-ordered public listings, not every answer that shows public files.
+//! An entry keeps the generations it was built under and is served only while they are
+//! all unchanged, checked on every hit against the shared counters (Redis, or the process
+//! when Redis is not configured), so after a mutation returns no instance serves an
+//! answer older than it. A bump stamps its counters with the number of its write, so an
+//! answer is stored only when no counter it depends on moved after its miss began.
+
 //! # Failure
 //!
 //! Redis calls have short timeouts; after a failure the cache is bypassed for a few
@@ -95,37 +100,80 @@ impl Dependencies {
     }
 }
 
-/// Dependency on the files of one owner.
-pub fn owner(id: uuid::Uuid) -> String {
-    format!("owner:{id}")
-}
-/// Dependency on one file id (for answers that found it missing or hidden).
+/// Dependency on one file: its fields, renditions and jobs (and, for answers that found
+/// it missing or hidden, whether it exists for the caller).
 pub fn file(id: uuid::Uuid) -> String {
     format!("file:{id}")
 }
-/// Dependency on every `PUBLIC` file (public listings).
+/// Dependency on a user's totals (`storageUsedBytes`).
+pub fn user(id: uuid::Uuid) -> String {
+    format!("user:{id}")
+}
+/// Dependency on which files one owner has, and their statuses and visibilities.
+pub fn owner(id: uuid::Uuid) -> String {
+    format!("owner:{id}")
+}
+/// Dependency on which files are `PUBLIC` and `READY`.
 pub const PUBLIC: &str = "public";
-/// Dependency on every file (admin listings, statistics).
+/// Dependency on which files exist at all (admin listings, statistics).
 pub const ALL_FILES: &str = "all-files";
+/// The twin of a listing dependency that moves when a title in it changes.
+fn titles(listing: &str) -> String {
+    format!("titles:{listing}")
+}
 
-/// The dependencies a change to a file touches: its owner's files, the file itself, every
-/// file, and the public listing when the file is or was `PUBLIC`.
-pub fn file_change(owner_id: uuid::Uuid, file_id: uuid::Uuid, public: bool) -> Vec<String> {
-    let mut deps = vec![owner(owner_id), file(file_id), ALL_FILES.to_owned()];
-    if public {
-        deps.push(PUBLIC.to_owned());
+/// What a write changed about a file, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    /// What shows on the file alone: its jobs, renditions or metadata.
+    Content,
+    /// Its title, and so its place in listings sorted or filtered by title.
+    Title,
+    /// Whether listings hold it: created, deleted, its status or visibility changed;
+    /// also its owner's totals.
+    Membership,
+}
+
+/// The counters a change to a file moves; `public` when the file is or was `PUBLIC`.
+pub fn file_change(
+    owner_id: uuid::Uuid,
+    file_id: uuid::Uuid,
+    public: bool,
+    change: Change,
+) -> Vec<String> {
+    let mut deps = vec![file(file_id)];
+    let listings = || {
+        let mut l = vec![owner(owner_id), ALL_FILES.to_owned()];
+        if public {
+            l.push(PUBLIC.to_owned());
+        }
+        l
+    };
+    match change {
+        Change::Content => {}
+        Change::Title => deps.extend(listings().iter().map(|l| titles(l))),
+        Change::Membership => {
+            deps.extend(listings());
+            deps.push(user(owner_id));
+        }
     }
     deps
 }
 
-/// The dependencies of a listing in `scope`.
-pub fn listing(scope: crate::auth::access::ListScope) -> Vec<String> {
+/// The dependencies of a listing in `scope`; `by_title` when it is sorted or filtered by
+/// title. The files it shows add their own.
+pub fn listing(scope: crate::auth::access::ListScope, by_title: bool) -> Vec<String> {
     use crate::auth::access::ListScope;
-    match scope {
+    let mut deps = match scope {
         ListScope::All => vec![ALL_FILES.to_owned()],
         ListScope::PublicAndOwn(None) => vec![PUBLIC.to_owned()],
         ListScope::PublicAndOwn(Some(me)) => vec![PUBLIC.to_owned(), owner(me)],
+    };
+    if by_title {
+        let twins: Vec<String> = deps.iter().map(|d| titles(d)).collect();
+        deps.extend(twins);
     }
+    deps
 }
 
 /// One stored answer.
@@ -163,11 +211,11 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
-/// A miss that may be stored once computed: its key, the write count seen before, and the
-/// key's lock, held until the answer is stored or dropped.
+/// A miss that may be stored once computed: its key, where the write sequence stood
+/// before, and the key's lock, held until the answer is stored or dropped.
 pub struct Pending {
     key: [u8; 32],
-    writes_before: u64,
+    before: generations::Snapshot,
     _computing: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -254,11 +302,11 @@ impl ResponseCache {
             return Ok(body);
         }
         self.count(operation, "miss");
-        // Stored later only if no write happens meanwhile (and Redis answers).
-        let writes_before = self.generations.writes().await;
-        Err(writes_before.map(|w| Pending {
+        // Stored later only if nothing it shows is written meanwhile (and Redis answers).
+        let before = self.generations.snapshot().await;
+        Err(before.map(|before| Pending {
             key,
-            writes_before: w,
+            before,
             _computing: guard,
         }))
     }
@@ -301,8 +349,8 @@ impl ResponseCache {
             .inc();
     }
 
-    /// Stores an answer computed after a miss, unless a write happened meanwhile or its
-    /// presigned URLs would expire too soon.
+    /// Stores an answer computed after a miss, unless a write to what it shows happened
+    /// meanwhile or its presigned URLs would expire too soon.
     pub async fn store(&self, pending: Pending, body: &[u8], deps: &Dependencies) {
         if deps.uncacheable.load(std::sync::atomic::Ordering::Relaxed) {
             return;
@@ -322,10 +370,10 @@ impl ResponseCache {
             return;
         }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let Some((gens, writes_now)) = self.generations.current_and_writes(&refs).await else {
+        let Some(gens) = self.generations.current(&refs).await else {
             return;
         };
-        if writes_now != pending.writes_before {
+        if !pending.before.still_holds(&refs, &gens) {
             return;
         }
         let Ok(body) = String::from_utf8(body.to_vec()) else {
@@ -390,5 +438,53 @@ mod tests {
         assert_eq!(hit.ok().as_deref(), Some(&b"{\"data\":1}"[..]));
         assert!(after_write.is_err());
         Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_write_elsewhere_during_a_miss_does_not_keep_the_answer_out() -> TestResult {
+        let c = cache()?;
+        let key = c.key("{ a }", None, b"", "anonymous");
+        let deps = Dependencies::default();
+        deps.add(PUBLIC.to_owned());
+
+        let Err(Some(pending)) = c.lookup(key, "test").await else {
+            return Err("a first lookup is a miss that may be stored".into());
+        };
+        c.generations().bump(&[owner(uuid::Uuid::nil())]).await;
+        c.store(pending, b"{\"data\":1}", &deps).await;
+
+        assert!(c.lookup(key, "test").await.is_ok());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_write_to_a_dependency_during_a_miss_keeps_the_answer_out() -> TestResult {
+        let c = cache()?;
+        let key = c.key("{ a }", None, b"", "anonymous");
+        let deps = Dependencies::default();
+        deps.add(PUBLIC.to_owned());
+
+        let Err(Some(pending)) = c.lookup(key, "test").await else {
+            return Err("a first lookup is a miss that may be stored".into());
+        };
+        c.generations().bump(&[PUBLIC.to_owned()]).await;
+        c.store(pending, b"{\"data\":1}", &deps).await;
+
+        assert!(c.lookup(key, "test").await.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_rename_moves_title_listings_but_not_plain_ones() {
+        let (owner_id, file_id) = (uuid::Uuid::nil(), uuid::Uuid::max());
+        let me = crate::auth::access::ListScope::PublicAndOwn(None);
+
+        let moved = file_change(owner_id, file_id, true, Change::Title);
+        let plain = listing(me, false);
+        let by_title = listing(me, true);
+
+        assert!(moved.contains(&file(file_id)));
+        assert!(plain.iter().all(|d| !moved.contains(d)));
+        assert!(by_title.iter().any(|d| moved.contains(d)));
     }
 }

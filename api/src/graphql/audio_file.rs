@@ -257,9 +257,12 @@ impl AudioFileConnection {
 }
 
 impl AudioFileConnection {
-    /// Wraps a page from the service.
-    pub fn from_page(page: FilePage, had_cursor: bool) -> Self {
+    /// Wraps a page from the service; the answer depends on each file it shows.
+    pub fn from_page(ctx: &Context<'_>, page: FilePage, had_cursor: bool) -> Self {
         let order = page.order;
+        for row in &page.rows {
+            ctx.depends_on(cache::file(row.id));
+        }
         let edges: Vec<AudioFileEdge> = page
             .rows
             .into_iter()
@@ -290,10 +293,7 @@ pub async fn readable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<audio
     let request = ctx.request()?;
     let file = request.loaders.files.load_one(id).await?;
     let visible = file.filter(|f| access::can_read_by_id(&request.caller, f));
-    match &visible {
-        Some(f) => ctx.depends_on(cache::owner(f.owner_id)),
-        None => ctx.depends_on(cache::file(id)),
-    }
+    ctx.depends_on(cache::file(id));
     Ok(visible)
 }
 
@@ -339,10 +339,11 @@ impl AudioFileQuery {
         let order_by = order_by.unwrap_or_default();
         let state = ctx.state()?;
         let scope = access::list_scope(&ctx.request()?.caller);
-        cache::listing(scope)
+        let filter: FileFilter = filter.unwrap_or_default().into();
+        let by_title = order_by == AudioFileOrder::TitleAsc || filter.title_contains.is_some();
+        cache::listing(scope, by_title)
             .into_iter()
             .for_each(|d| ctx.depends_on(d));
-        let filter: FileFilter = filter.unwrap_or_default().into();
         let page = files::list(
             &state.db,
             scope,
@@ -352,7 +353,7 @@ impl AudioFileQuery {
             after.as_deref(),
         )
         .await?;
-        Ok(AudioFileConnection::from_page(page, after.is_some()))
+        Ok(AudioFileConnection::from_page(ctx, page, after.is_some()))
     }
 }
 
@@ -385,8 +386,13 @@ impl AudioFileMutation {
             .value(ctx)
             .map_err(|_| ApiError::bad_input("file is not an uploaded file"))?;
         let spooled = value.content.try_clone().map_err(ApiError::internal)?;
+        let digest = ctx
+            .data_opt::<crate::http::multipart::UploadDigests>()
+            .and_then(|d| d.get(file.0))
+            .cloned();
         let upload = ingest::Upload {
             file: spooled,
+            digest,
             filename: &value.filename,
             content_type: value.content_type.as_deref(),
             title: title.as_deref(),
@@ -403,6 +409,7 @@ impl AudioFileMutation {
                 row.owner_id,
                 row.id,
                 row.visibility == entity::enums::Visibility::Public,
+                cache::Change::Membership,
             )
             .await;
         crate::service::jobs::enqueue_pipeline(state, &row).await;
@@ -418,6 +425,13 @@ impl AudioFileMutation {
     ) -> ApiResult<AudioFile> {
         let file = writable_file(ctx, &id).await?;
         let was_public = file.visibility == entity::enums::Visibility::Public;
+        let change = match (&input.visibility, &input.title) {
+            (Some(v), _) if entity::enums::Visibility::from(*v) != file.visibility => {
+                cache::Change::Membership
+            }
+            (_, Some(t)) if *t != file.title => cache::Change::Title,
+            _ => cache::Change::Content,
+        };
         let state = ctx.state()?;
         let row = files::update(
             &state.db,
@@ -427,7 +441,9 @@ impl AudioFileMutation {
         )
         .await?;
         let public = was_public || row.visibility == entity::enums::Visibility::Public;
-        state.file_changed(row.owner_id, row.id, public).await;
+        state
+            .file_changed(row.owner_id, row.id, public, change)
+            .await;
         Ok(AudioFile(row))
     }
 
@@ -442,7 +458,9 @@ impl AudioFileMutation {
         );
         files::delete(&state.db, file).await?;
         state.deletions_due.notify_one();
-        state.file_changed(owner, id, public).await;
+        state
+            .file_changed(owner, id, public, cache::Change::Membership)
+            .await;
         Ok(true)
     }
 }

@@ -35,7 +35,7 @@ impl ProcessingJob {
             .await?;
         let file =
             file.ok_or_else(|| ApiError::internal(format_args!("job {} has no file", self.0.id)))?;
-        ctx.depends_on(crate::cache::owner(file.owner_id));
+        ctx.depends_on(crate::cache::file(file.id));
         Ok(AudioFile(file))
     }
 

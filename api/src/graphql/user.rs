@@ -43,7 +43,7 @@ impl User {
     ) -> ApiResult<AudioFileConnection> {
         let first = first.unwrap_or(files::DEFAULT_PAGE_SIZE);
         let scope = access::list_scope(&ctx.request()?.caller);
-        crate::cache::listing(scope)
+        crate::cache::listing(scope, false)
             .into_iter()
             .for_each(|d| ctx.depends_on(d));
         ctx.depends_on(crate::cache::owner(self.0.id));
@@ -60,11 +60,12 @@ impl User {
             after.as_deref(),
         )
         .await?;
-        Ok(AudioFileConnection::from_page(page, after.is_some()))
+        Ok(AudioFileConnection::from_page(ctx, page, after.is_some()))
     }
 
     /// Bytes this user's files hold (ready or awaiting their bytes).
     async fn storage_used_bytes(&self, ctx: &Context<'_>) -> ApiResult<Long> {
+        ctx.depends_on(crate::cache::user(self.0.id));
         let used = ctx
             .request()?
             .loaders
@@ -95,7 +96,7 @@ impl UserQuery {
         let Some(id) = ctx.request()?.caller.user_id() else {
             return Ok(None);
         };
-        ctx.depends_on(crate::cache::owner(id));
+        ctx.depends_on(crate::cache::user(id));
         Ok(ctx.request()?.loaders.users.load_one(id).await?.map(User))
     }
 }

@@ -149,6 +149,66 @@ async fn a_file_made_private_drops_out_of_cached_public_answers() {
 }
 
 #[tokio::test]
+async fn a_rename_drops_only_the_answers_that_show_the_file() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    let shown = app.upload_id(&alice, wav(440.0), "PUBLIC").await;
+    let own = app.upload_id(&bob, wav(550.0), "PRIVATE").await;
+    let first_page = "query Newest { audioFiles(first: 1) { edges { node { id title } } } }";
+    app.query(Some(&bob), TITLE, json!({"id": own})).await;
+    let newest = app.query(None, first_page, json!({})).await;
+    assert_eq!(newest["audioFiles"]["edges"][0]["node"]["id"], shown);
+
+    // alice renames her public file: bob's answer about his own file does not show it.
+    app.query(Some(&alice), RENAME, json!({"id": shown, "t": "Renamed"}))
+        .await;
+    let before = hits(&app).await;
+    let bobs = app.query(Some(&bob), TITLE, json!({"id": own})).await;
+    let after_bobs = hits(&app).await;
+    let listing = app.query(None, first_page, json!({})).await;
+
+    assert_eq!(bobs["audioFile"]["title"], "take");
+    assert_eq!(
+        after_bobs,
+        before + 1.0,
+        "an answer not showing the file stays"
+    );
+    assert_eq!(
+        listing["audioFiles"]["edges"][0]["node"]["title"], "Renamed",
+        "an answer showing the file is computed again"
+    );
+    assert_eq!(hits(&app).await, after_bobs);
+}
+
+#[tokio::test]
+async fn a_rename_reorders_cached_listings_sorted_or_filtered_by_title() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    app.upload_id(&alice, wav(440.0), "PUBLIC").await;
+    let other = app.upload_id(&alice, wav(550.0), "PUBLIC").await;
+    app.query(Some(&alice), RENAME, json!({"id": other, "t": "zebra"}))
+        .await;
+    let by_title =
+        "query ByTitle { audioFiles(first: 1, orderBy: TITLE_ASC) { edges { node { id } } } }";
+    let matching =
+        "query Matching { audioFiles(filter: { titleContains: \"aardvark\" }) { totalCount } }";
+    let first = app.query(None, by_title, json!({})).await;
+    let none = app.query(None, matching, json!({})).await;
+    assert_ne!(first["audioFiles"]["edges"][0]["node"]["id"], other);
+    assert_eq!(none["audioFiles"]["totalCount"], 0);
+
+    // A file the first page does not show moves to its head by its new title.
+    app.query(Some(&alice), RENAME, json!({"id": other, "t": "Aardvark"}))
+        .await;
+    let reordered = app.query(None, by_title, json!({})).await;
+    let found = app.query(None, matching, json!({})).await;
+
+    assert_eq!(reordered["audioFiles"]["edges"][0]["node"]["id"], other);
+    assert_eq!(found["audioFiles"]["totalCount"], 1);
+}
+
+#[tokio::test]
 async fn a_second_instance_sharing_redis_reads_fresh_data_after_a_write_on_the_first() {
     if std::env::var("WAVEGATE_TEST_REDIS_URL").map_or(true, |v| v.is_empty()) {
         // Without Redis each instance keeps its own cache; sharing needs Redis.

@@ -26,7 +26,14 @@ pub async fn abort(state: &AppState, file: audio_file::Model) -> ApiResult<()> {
     }
     txn.commit().await?;
     state.deletions_due.notify_one();
-    state.file_changed(file.owner_id, file.id, false).await;
+    state
+        .file_changed(
+            file.owner_id,
+            file.id,
+            false,
+            crate::cache::Change::Membership,
+        )
+        .await;
     Ok(())
 }
 

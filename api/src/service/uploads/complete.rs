@@ -49,7 +49,14 @@ pub async fn complete(
         Err(e) => {
             // Not there yet, or storage failed: back to pending, nothing lost.
             set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
-            state.file_changed(file.owner_id, file.id, false).await;
+            state
+                .file_changed(
+                    file.owner_id,
+                    file.id,
+                    false,
+                    crate::cache::Change::Membership,
+                )
+                .await;
             Err(e)
         }
     }
@@ -138,7 +145,14 @@ async fn finish(
         deletions::cancel(&state.db, &original).await?;
         if let Err(e) = state.storage.copy(&row.staging_key, &original).await {
             set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
-            state.file_changed(file.owner_id, file.id, false).await;
+            state
+                .file_changed(
+                    file.owner_id,
+                    file.id,
+                    false,
+                    crate::cache::Change::Membership,
+                )
+                .await;
             return Err(e);
         }
     }
@@ -164,6 +178,7 @@ async fn finish(
             ready.owner_id,
             ready.id,
             ready.visibility == Visibility::Public,
+            crate::cache::Change::Membership,
         )
         .await;
     crate::service::jobs::enqueue_pipeline(state, &ready).await;
@@ -189,7 +204,12 @@ async fn reject(
     txn.commit().await?;
     state.deletions_due.notify_one();
     state
-        .file_changed(rejected.owner_id, rejected.id, false)
+        .file_changed(
+            rejected.owner_id,
+            rejected.id,
+            false,
+            crate::cache::Change::Membership,
+        )
         .await;
     Ok(rejected)
 }

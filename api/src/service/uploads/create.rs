@@ -23,7 +23,12 @@ pub async fn create(state: &AppState, owner: Uuid, declaration: Declaration) -> 
     // The same bytes stored and verified already: share them.
     if let Some(file) = share_existing_blob(state, owner, &d).await? {
         state
-            .file_changed(owner, file.id, file.visibility == Visibility::Public)
+            .file_changed(
+                owner,
+                file.id,
+                file.visibility == Visibility::Public,
+                crate::cache::Change::Membership,
+            )
             .await;
         crate::service::jobs::enqueue_pipeline(state, &file).await;
         return Ok(Ticket::AlreadyStored(file));
@@ -66,7 +71,9 @@ pub async fn create(state: &AppState, owner: Uuid, declaration: Declaration) -> 
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    state.file_changed(owner, file.id, false).await;
+    state
+        .file_changed(owner, file.id, false, crate::cache::Change::Membership)
+        .await;
     ticket_for(state, file).await
 }
 
