@@ -15,9 +15,10 @@ use crate::cache::Dependencies;
 use crate::error::ApiError;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{AppSchema, RequestContext};
+use crate::http::multipart::{self, UploadDigests};
 use crate::state::AppState;
 
-/// Runs one GraphQL request.
+/// Runs one GraphQL request with a JSON body.
 pub async fn execute(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -31,7 +32,7 @@ pub async fn execute(
     };
 
     // What it asks.
-    let mut request = match body {
+    let request = match body {
         Ok(body) => body.into_inner(),
         Err(e) => {
             return refuse(
@@ -40,6 +41,66 @@ pub async fn execute(
             );
         }
     };
+    run(
+        req,
+        state,
+        schema,
+        caller,
+        request,
+        UploadDigests::default(),
+    )
+    .await
+}
+
+/// Runs one GraphQL multipart request (an upload), read by [`multipart`]; the caller is
+/// known before a byte of the body is spooled.
+pub async fn execute_multipart(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    schema: web::Data<AppSchema>,
+    body: web::Payload,
+) -> HttpResponse {
+    let caller = match resolve_caller(&state, req.headers()).await {
+        Ok(caller) => caller,
+        Err(err) => return refuse(&req, err),
+    };
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let limits = multipart::Limits {
+        max_file_bytes: state.settings.max_upload_bytes,
+        max_files: 1,
+    };
+    match multipart::receive(body, &content_type, limits).await {
+        Ok((request, digests)) => run(req, state, schema, caller, request, digests).await,
+        Err(err) => refuse(&req, err),
+    }
+}
+
+/// Whether a request carries a multipart body (routed to [`execute_multipart`]).
+pub fn is_multipart(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.head()
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.get(..19)
+                .is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data"))
+        })
+}
+
+/// Executes a received request for `caller`, through the response cache for queries.
+async fn run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    schema: web::Data<AppSchema>,
+    caller: Caller,
+    mut request: async_graphql::Request,
+    digests: UploadDigests,
+) -> HttpResponse {
     let operation = state
         .metrics
         .operation_label(operation_name(&request).as_deref());
@@ -84,11 +145,13 @@ pub async fn execute(
         state.settings.dataloader_delay,
     );
     let deps = Arc::new(Dependencies::default());
-    let request = request.data(RequestContext {
-        caller: caller.clone(),
-        loaders,
-        deps: deps.clone(),
-    });
+    let request = request
+        .data(RequestContext {
+            caller: caller.clone(),
+            loaders,
+            deps: deps.clone(),
+        })
+        .data(digests);
     let mut response = schema.execute(request).await;
     state
         .metrics

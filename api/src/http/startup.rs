@@ -6,7 +6,6 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
-use async_graphql::http::MultipartOptions;
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -163,9 +162,6 @@ impl Application {
 fn serve(state: AppState) -> anyhow::Result<(SocketAddr, Server)> {
     let listen = state.settings.listen;
     let schema = web::Data::new(build_schema(Some(state.clone())));
-    let multipart = MultipartOptions::default()
-        .max_num_files(1)
-        .max_file_size(usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX));
     let workers = state.settings.http_workers;
     let data = web::Data::new(state);
 
@@ -174,7 +170,12 @@ fn serve(state: AppState) -> anyhow::Result<(SocketAddr, Server)> {
             .wrap(from_fn(log::log_request))
             .app_data(data.clone())
             .app_data(schema.clone())
-            .app_data(multipart)
+            .route(
+                "/graphql",
+                web::post()
+                    .guard(actix_web::guard::fn_guard(graphql::is_multipart))
+                    .to(graphql::execute_multipart),
+            )
             .route("/graphql", web::post().to(graphql::execute))
             .route("/graphql", web::get().to(graphiql::page))
             .route("/graphql/ws", web::get().to(ws::upgrade))

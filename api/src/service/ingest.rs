@@ -19,6 +19,8 @@ use crate::storage::{Storage, layout};
 pub struct Upload<'a> {
     /// The spooled bytes (a temporary file), read from its start.
     pub file: std::fs::File,
+    /// Their size and SHA-256, when taken as they were spooled; else they are hashed here.
+    pub digest: Option<crate::http::multipart::UploadDigest>,
     /// Filename as the client gave it.
     pub filename: &'a str,
     /// MIME type as the client gave it.
@@ -82,8 +84,11 @@ pub async fn store_upload(
         None => validate::title(&validate::default_title(&filename))?,
     };
 
-    // Hash what arrived.
-    let (file, size, sha256) = hash_file(upload.file).await.map_err(ApiError::internal)?;
+    // Hash what arrived, unless that was done on the way in.
+    let (file, size, sha256) = match upload.digest {
+        Some(d) => (upload.file, d.size, d.sha256),
+        None => hash_file(upload.file).await.map_err(ApiError::internal)?,
+    };
     if size == 0 {
         return Err(ApiError::bad_input("file is empty"));
     }

@@ -1,0 +1,215 @@
+//! The GraphQL multipart request (the spec behind `Upload`), received in one pass: each
+//! file is spooled to a temporary file and hashed on the way, on a blocking thread beside
+//! the one parsing the body, so the bytes are never read again just to hash them.
+//!
+//! async-graphql's own receiver feeds the parser 2 KiB at a time and leaves hashing to a
+//! second pass over the spool; for a large upload those two cost more than storing it.
+
+use std::collections::HashMap;
+use std::io::{Seek, Write};
+
+use actix_web::web;
+use async_graphql::UploadValue;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Largest `operations` or `map` field.
+const MAX_JSON_FIELD_BYTES: u64 = 1024 * 1024;
+/// Chunks in flight between the parser and the spooling thread (each up to the size of
+/// what the connection delivered, typically tens of KiB).
+const SPOOL_QUEUE: usize = 32;
+/// Buffer of the spool file's writer.
+const SPOOL_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Size and SHA-256 of one spooled upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadDigest {
+    /// Bytes received.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of them.
+    pub sha256: String,
+}
+
+/// The digests of a request's uploads, in the order of its `uploads` (the index an
+/// `Upload` value holds); request data for the resolvers that store uploads.
+#[derive(Debug, Default, Clone)]
+pub struct UploadDigests(pub Vec<UploadDigest>);
+
+impl UploadDigests {
+    /// The digest of the upload at `index`.
+    pub fn get(&self, index: usize) -> Option<&UploadDigest> {
+        self.0.get(index)
+    }
+}
+
+/// Limits of one multipart request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest file.
+    pub max_file_bytes: u64,
+    /// Most files.
+    pub max_files: usize,
+}
+
+/// Reads a multipart GraphQL request from `payload`; `content_type` is the request's.
+pub async fn receive(
+    payload: web::Payload,
+    content_type: &str,
+    limits: Limits,
+) -> ApiResult<(async_graphql::Request, UploadDigests)> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| ApiError::bad_input(format!("multipart body: {e}")))?;
+
+    // actix's payload is bound to its thread; the parser wants a `Send` stream.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    actix_web::rt::spawn(async move {
+        let mut payload = payload;
+        while let Some(item) = payload.next().await {
+            let item = item.map_err(std::io::Error::other);
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .per_field(limits.max_file_bytes.max(MAX_JSON_FIELD_BYTES))
+            .for_field("operations", MAX_JSON_FIELD_BYTES)
+            .for_field("map", MAX_JSON_FIELD_BYTES),
+    );
+    let mut multipart = multer::Multipart::with_constraints(rx, boundary, constraints);
+
+    // The fields: `operations`, `map`, then the files (in any order, as the spec allows).
+    let mut operations: Option<async_graphql::Request> = None;
+    let mut map: Option<HashMap<String, Vec<String>>> = None;
+    let mut files: Vec<(String, UploadValue, UploadDigest)> = Vec::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(refusal)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "operations" => {
+                let bytes = field.bytes().await.map_err(refusal)?;
+                operations = Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_input(format!("operations is not a GraphQL request: {e}"))
+                })?);
+            }
+            "map" => {
+                let bytes = field.bytes().await.map_err(refusal)?;
+                map = Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::bad_input(format!("map is not an object of lists of paths: {e}"))
+                })?);
+            }
+            _ => {
+                let Some(filename) = field.file_name().map(str::to_owned) else {
+                    continue;
+                };
+                if files.len() == limits.max_files {
+                    return Err(ApiError::bad_input(format!(
+                        "at most {} files per request",
+                        limits.max_files
+                    )));
+                }
+                let content_type = field.content_type().map(ToString::to_string);
+                let (content, digest) = spool(&mut field, limits.max_file_bytes).await?;
+                let upload = UploadValue {
+                    filename,
+                    content_type,
+                    content,
+                };
+                files.push((name, upload, digest));
+            }
+        }
+    }
+
+    // Each file goes where the map says; the digests follow the order of `uploads`.
+    let mut request =
+        operations.ok_or_else(|| ApiError::bad_input("multipart body has no operations field"))?;
+    let mut map = map.ok_or_else(|| ApiError::bad_input("multipart body has no map field"))?;
+    let mut digests = Vec::new();
+    for (name, upload, digest) in files {
+        let Some(paths) = map.remove(&name) else {
+            continue;
+        };
+        for path in paths {
+            let copy = upload.try_clone().map_err(ApiError::internal)?;
+            let before = request.uploads.len();
+            request.set_upload(&path, copy);
+            // A path that names no variable is ignored, as async-graphql does.
+            if request.uploads.len() > before {
+                digests.push(digest.clone());
+            }
+        }
+    }
+    if let Some(name) = map.keys().next() {
+        return Err(ApiError::bad_input(format!(
+            "map names file field {name:?}, which the body does not hold"
+        )));
+    }
+    Ok((request, UploadDigests(digests)))
+}
+
+/// Writes one file field to a temporary file, hashing it on the way; the file comes back
+/// rewound.
+async fn spool(
+    field: &mut multer::Field<'_>,
+    max_bytes: u64,
+) -> ApiResult<(std::fs::File, UploadDigest)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(SPOOL_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || {
+        let file = tempfile::tempfile()?;
+        let mut out = std::io::BufWriter::with_capacity(SPOOL_BUFFER_BYTES, file);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            hasher.update(&chunk);
+            out.write_all(&chunk)?;
+            size += chunk.len() as u64;
+        }
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
+        let sha256 = hex::encode(hasher.finalize());
+        Ok::<_, std::io::Error>((file, UploadDigest { size, sha256 }))
+    });
+
+    // Parse and hand over; a parse error or an oversized field stops the writer too.
+    let mut received = 0u64;
+    let outcome = loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                received += chunk.len() as u64;
+                if received > max_bytes {
+                    break Err(too_large(max_bytes));
+                }
+                if tx.send(chunk).await.is_err() {
+                    break Err(ApiError::internal("upload spool stopped"));
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(refusal(e)),
+        }
+    };
+    drop(tx);
+    let written = writer.await.map_err(ApiError::internal)?;
+    outcome?;
+    written.map_err(ApiError::internal)
+}
+
+fn too_large(max_bytes: u64) -> ApiError {
+    ApiError::bad_input(format!("file is larger than {max_bytes} bytes"))
+}
+
+/// What a malformed or oversized body tells the client.
+fn refusal(e: multer::Error) -> ApiError {
+    match e {
+        multer::Error::FieldSizeExceeded { limit, field_name }
+            if field_name
+                .as_deref()
+                .is_some_and(|n| n != "operations" && n != "map") =>
+        {
+            too_large(limit)
+        }
+        other => ApiError::bad_input(format!("multipart body: {other}")),
+    }
+}
