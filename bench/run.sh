@@ -3,7 +3,8 @@
 # renditions, jobs and logs), then loads wavegate, uncached (WAVEGATE_CACHE=off), with wrk
 # for 20 s at 16 connections: the 50-file page with owner, renditions, jobs and
 # downloadUrl on every file, and the by-id query; beside them, the same bytes as the page
-# from a static actix-web server with as many workers (the ceiling of this machine).
+# from a static actix-web server with as many workers (the ceiling of this machine). The
+# cached page and the ceiling run again at 2 connections, for latency without queueing.
 #
 #   bench/run.sh            full run (release build)
 #   bench/run.sh --smoke    tiny seed, 2 s runs, debug build: checks the script works
@@ -44,15 +45,22 @@ read -r page_rps page_p50 page_p99 < <(load http://127.0.0.1:18080/graphql "$OUT
 read -r byid_rps byid_p50 byid_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/byid.json" "$CONNECTIONS" "$DURATION")
 read -r ceil_rps ceil_p50 ceil_p99 < <(load http://127.0.0.1:18081/ "$OUT/page.json" "$CONNECTIONS" "$DURATION")
 
+# Latency with the machine not saturated: a few connections (wrk and the server share
+# the cores, so at 16 connections queueing dominates every p99, the ceiling's too).
+FEW="${BENCH_FEW_CONNECTIONS:-2}"
+read -r ceil_few_rps ceil_few_p50 ceil_few_p99 < <(load http://127.0.0.1:18081/ "$OUT/page.json" "$FEW" "$DURATION")
+
 # The same page answered from the response cache: in process, then shared through Redis.
 stop_server
 start_server WAVEGATE_CACHE=on
 read -r local_rps local_p50 local_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/page.json" "$CONNECTIONS" "$DURATION")
+read -r local_few_rps local_few_p50 local_few_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/page.json" "$FEW" "$DURATION")
 stop_server
 REDIS="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
 redis-cli -u "$REDIS" --scan --pattern 'wavegate-bench:*' | xargs -r redis-cli -u "$REDIS" del > /dev/null
 start_server WAVEGATE_CACHE=on REDIS_URL="$REDIS" WAVEGATE_REDIS_PREFIX=wavegate-bench:
 read -r redis_rps redis_p50 redis_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/page.json" "$CONNECTIONS" "$DURATION")
+read -r redis_few_rps redis_few_p50 redis_few_p99 < <(load http://127.0.0.1:18080/graphql "$OUT/page.json" "$FEW" "$DURATION")
 redis-cli -u "$REDIS" --scan --pattern 'wavegate-bench:*' | xargs -r redis-cli -u "$REDIS" del > /dev/null
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -65,3 +73,8 @@ printf '%-34s %10s %10s %10s %11s\n' "file by id" "$byid_rps" "$byid_p50" "$byid
 printf '%-34s %10s %10s %10s %11s\n' "page, cached in process" "$local_rps" "$local_p50" "$local_p99" "$(ratio "$local_rps" "$ceil_rps")"
 printf '%-34s %10s %10s %10s %11s\n' "page, cached through Redis" "$redis_rps" "$redis_p50" "$redis_p99" "$(ratio "$redis_rps" "$ceil_rps")"
 printf '%-34s %10s %10s %10s %11s\n' "static ceiling (same bytes)" "$ceil_rps" "$ceil_p50" "$ceil_p99" "1.00"
+echo
+echo "the same at $FEW connections"
+printf '%-34s %10s %10s %10s %11s\n' "page, cached in process" "$local_few_rps" "$local_few_p50" "$local_few_p99" "$(ratio "$local_few_rps" "$ceil_few_rps")"
+printf '%-34s %10s %10s %10s %11s\n' "page, cached through Redis" "$redis_few_rps" "$redis_few_p50" "$redis_few_p99" "$(ratio "$redis_few_rps" "$ceil_few_rps")"
+printf '%-34s %10s %10s %10s %11s\n' "static ceiling (same bytes)" "$ceil_few_rps" "$ceil_few_p50" "$ceil_few_p99" "1.00"

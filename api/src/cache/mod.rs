@@ -4,10 +4,15 @@
 //! # Keys
 //!
 //! A key is the SHA-256 of length-prefixed parts: the schema, the query text, the
-//! operation name, the variables and the caller's scope. Anonymous callers share one
-//! scope; every authenticated caller has its own (subject and role), so no answer built
-//! for one caller is served to another. Length prefixes keep any variable or claim from
-//! spelling another key's parts.
+//! operation name, the variables and a scope. Length prefixes keep any variable or claim
+//! from spelling another key's parts. An answer is private by default, kept under the
+//! caller's own scope: anonymous callers share one, every authenticated caller (subject
+//! and role) has its own, so no answer built for one caller is served to another. It is
+//! kept under the shared scope, for every caller, only when it is public twice over: the
+//! schema's cache-control hints mark none of its fields private (`me` and the listings
+//! are), and its resolvers vouched that what they showed is the same for any caller (a
+//! `PUBLIC`, `READY` file) and nothing showed otherwise ([`Dependencies::shown_to_all`],
+//! [`Dependencies::caller_dependent`]). Lookups try the shared key, then the caller's.
 //!
 //! # Invalidation
 //!
@@ -66,6 +71,10 @@ pub struct Dependencies {
     earliest_url_expiry: Mutex<Option<DateTime<Utc>>>,
     /// The answer shows something no counter covers: never store it.
     uncacheable: std::sync::atomic::AtomicBool,
+    /// A resolver vouched that what it showed is the same for every caller.
+    shown_to_all: std::sync::atomic::AtomicBool,
+    /// A resolver showed something that depends on who asks.
+    caller_dependent: std::sync::atomic::AtomicBool,
 }
 
 impl Dependencies {
@@ -87,6 +96,25 @@ impl Dependencies {
     pub fn uncacheable(&self) {
         self.uncacheable
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records that a resolver showed what any caller would see alike.
+    pub fn shown_to_all(&self) {
+        self.shown_to_all
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records that a resolver showed what depends on the caller: the answer stays in
+    /// the caller's own scope.
+    pub fn caller_dependent(&self) {
+        self.caller_dependent
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether every part of the answer was vouched the same for any caller.
+    fn same_for_everyone(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.shown_to_all.load(Relaxed) && !self.caller_dependent.load(Relaxed)
     }
 
     fn take(&self) -> (Vec<String>, Option<DateTime<Utc>>) {
@@ -211,10 +239,23 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
-/// A miss that may be stored once computed: its key, where the write sequence stood
-/// before, and the key's lock, held until the answer is stored or dropped.
+/// The two keys of one operation: for every caller, and for this caller alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keys {
+    /// Under the shared scope.
+    pub shared: [u8; 32],
+    /// Under the caller's own scope.
+    pub own: [u8; 32],
+}
+
+/// The scope of answers kept for every caller; no caller scope is spelled like it (they
+/// are `anonymous` or `<role>:<subject>`).
+const SHARED_SCOPE: &str = "shared";
+
+/// A miss that may be stored once computed: its keys, where the write sequence stood
+/// before, and the own key's lock, held until the answer is stored or dropped.
 pub struct Pending {
-    key: [u8; 32],
+    keys: Keys,
     before: generations::Snapshot,
     _computing: tokio::sync::OwnedMutexGuard<()>,
 }
@@ -283,21 +324,44 @@ impl ResponseCache {
         h.finalize().into()
     }
 
-    /// A valid stored answer for `key`, or what it takes to store one after computing it.
+    /// The shared and the caller's key of an operation; `scope` is the caller's.
+    pub fn keys(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: &[u8],
+        scope: &str,
+    ) -> Keys {
+        Keys {
+            shared: self.key(query, operation, variables, SHARED_SCOPE),
+            own: self.key(query, operation, variables, scope),
+        }
+    }
+
+    /// The valid answer under either key, the shared one first.
+    async fn valid_either(&self, keys: &Keys) -> Option<Bytes> {
+        match self.valid(&keys.shared).await {
+            Some(body) => Some(body),
+            None => self.valid(&keys.own).await,
+        }
+    }
+
+    /// A valid stored answer for `keys`, or what it takes to store one after computing it.
     ///
-    /// Concurrent misses on one key compute once per instance: the first holds the key's
-    /// lock while it computes, and the others wait for it, then find its answer.
-    pub async fn lookup(&self, key: [u8; 32], operation: &str) -> Result<Bytes, Option<Pending>> {
-        if let Some(body) = self.valid(&key).await {
+    /// Concurrent misses of one caller on one operation compute once per instance: the
+    /// first holds the own key's lock while it computes, and the others wait for it, then
+    /// find its answer.
+    pub async fn lookup(&self, keys: Keys, operation: &str) -> Result<Bytes, Option<Pending>> {
+        if let Some(body) = self.valid_either(&keys).await {
             self.count(operation, "hit");
             return Ok(body);
         }
         let lock = self
             .computing
-            .get_with(key, async { Arc::new(tokio::sync::Mutex::new(())) })
+            .get_with(keys.own, async { Arc::new(tokio::sync::Mutex::new(())) })
             .await;
         let guard = lock.lock_owned().await;
-        if let Some(body) = self.valid(&key).await {
+        if let Some(body) = self.valid_either(&keys).await {
             self.count(operation, "hit");
             return Ok(body);
         }
@@ -305,7 +369,7 @@ impl ResponseCache {
         // Stored later only if nothing it shows is written meanwhile (and Redis answers).
         let before = self.generations.snapshot().await;
         Err(before.map(|before| Pending {
-            key,
+            keys,
             before,
             _computing: guard,
         }))
@@ -350,8 +414,15 @@ impl ResponseCache {
     }
 
     /// Stores an answer computed after a miss, unless a write to what it shows happened
-    /// meanwhile or its presigned URLs would expire too soon.
-    pub async fn store(&self, pending: Pending, body: &[u8], deps: &Dependencies) {
+    /// meanwhile or its presigned URLs would expire too soon; under the shared key when
+    /// its fields are `hinted_public` by the schema and its resolvers vouched for it.
+    pub async fn store(
+        &self,
+        pending: Pending,
+        body: &[u8],
+        deps: &Dependencies,
+        hinted_public: bool,
+    ) {
         if deps.uncacheable.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
@@ -384,10 +455,15 @@ impl ResponseCache {
             deps: names.into_iter().zip(gens).collect(),
             expires_ms: Utc::now().timestamp_millis() + i64::try_from(ttl.as_millis()).unwrap_or(0),
         };
+        let key = if hinted_public && deps.same_for_everyone() {
+            pending.keys.shared
+        } else {
+            pending.keys.own
+        };
         if let Ok(raw) = serde_json::to_vec(&entry) {
-            self.generations.save_entry(&pending.key, raw, ttl).await;
+            self.generations.save_entry(&key, raw, ttl).await;
         }
-        self.local.insert(pending.key, Arc::new(entry)).await;
+        self.local.insert(key, Arc::new(entry)).await;
     }
 }
 
@@ -423,14 +499,14 @@ mod tests {
     #[tokio::test]
     async fn an_entry_is_dropped_once_a_dependency_moves() -> TestResult {
         let c = cache()?;
-        let key = c.key("{ a }", None, b"", "anonymous");
+        let key = c.keys("{ a }", None, b"", "anonymous");
         let deps = Dependencies::default();
         deps.add(PUBLIC.to_owned());
 
         let Err(Some(pending)) = c.lookup(key, "test").await else {
             return Err("a first lookup is a miss that may be stored".into());
         };
-        c.store(pending, b"{\"data\":1}", &deps).await;
+        c.store(pending, b"{\"data\":1}", &deps, true).await;
         let hit = c.lookup(key, "test").await;
         c.generations().bump(&[PUBLIC.to_owned()]).await;
         let after_write = c.lookup(key, "test").await;
@@ -443,7 +519,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_elsewhere_during_a_miss_does_not_keep_the_answer_out() -> TestResult {
         let c = cache()?;
-        let key = c.key("{ a }", None, b"", "anonymous");
+        let key = c.keys("{ a }", None, b"", "anonymous");
         let deps = Dependencies::default();
         deps.add(PUBLIC.to_owned());
 
@@ -451,7 +527,7 @@ mod tests {
             return Err("a first lookup is a miss that may be stored".into());
         };
         c.generations().bump(&[owner(uuid::Uuid::nil())]).await;
-        c.store(pending, b"{\"data\":1}", &deps).await;
+        c.store(pending, b"{\"data\":1}", &deps, true).await;
 
         assert!(c.lookup(key, "test").await.is_ok());
         Ok(())
@@ -460,7 +536,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_to_a_dependency_during_a_miss_keeps_the_answer_out() -> TestResult {
         let c = cache()?;
-        let key = c.key("{ a }", None, b"", "anonymous");
+        let key = c.keys("{ a }", None, b"", "anonymous");
         let deps = Dependencies::default();
         deps.add(PUBLIC.to_owned());
 
@@ -468,7 +544,7 @@ mod tests {
             return Err("a first lookup is a miss that may be stored".into());
         };
         c.generations().bump(&[PUBLIC.to_owned()]).await;
-        c.store(pending, b"{\"data\":1}", &deps).await;
+        c.store(pending, b"{\"data\":1}", &deps, true).await;
 
         assert!(c.lookup(key, "test").await.is_err());
         Ok(())
@@ -486,5 +562,56 @@ mod tests {
         assert!(moved.contains(&file(file_id)));
         assert!(plain.iter().all(|d| !moved.contains(d)));
         assert!(by_title.iter().any(|d| moved.contains(d)));
+    }
+
+    #[tokio::test]
+    async fn only_answers_vouched_the_same_for_everyone_reach_other_callers() -> TestResult {
+        let c = cache()?;
+        let query = "{ a }";
+        let public = Dependencies::default();
+        public.shown_to_all();
+        let mixed = Dependencies::default();
+        mixed.shown_to_all();
+        mixed.caller_dependent();
+
+        let Err(Some(p)) = c
+            .lookup(c.keys(query, Some("A"), b"", "user:alice"), "t")
+            .await
+        else {
+            return Err("a first lookup is a miss that may be stored".into());
+        };
+        c.store(p, b"{\"data\":1}", &public, true).await;
+        let Err(Some(p)) = c
+            .lookup(c.keys(query, Some("B"), b"", "user:alice"), "t")
+            .await
+        else {
+            return Err("a first lookup is a miss that may be stored".into());
+        };
+        c.store(p, b"{\"data\":2}", &mixed, true).await;
+        let Err(Some(p)) = c
+            .lookup(c.keys(query, Some("C"), b"", "user:alice"), "t")
+            .await
+        else {
+            return Err("a first lookup is a miss that may be stored".into());
+        };
+        c.store(p, b"{\"data\":3}", &public, false).await;
+
+        let for_bob = |op| c.keys(query, Some(op), b"", "user:bob");
+        assert!(
+            c.lookup(for_bob("A"), "t").await.is_ok(),
+            "vouched and hinted public"
+        );
+        assert!(
+            c.lookup(for_bob("B"), "t").await.is_err(),
+            "one part depends on alice"
+        );
+        assert!(
+            c.lookup(for_bob("C"), "t").await.is_err(),
+            "a field is hinted private"
+        );
+        let alice = |op| c.keys(query, Some(op), b"", "user:alice");
+        assert!(c.lookup(alice("B"), "t").await.is_ok());
+        assert!(c.lookup(alice("C"), "t").await.is_ok());
+        Ok(())
     }
 }

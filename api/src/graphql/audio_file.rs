@@ -294,6 +294,14 @@ pub async fn readable_file(ctx: &Context<'_>, id: &ID) -> ApiResult<Option<audio
     let file = request.loaders.files.load_one(id).await?;
     let visible = file.filter(|f| access::can_read_by_id(&request.caller, f));
     ctx.depends_on(cache::file(id));
+    match &visible {
+        Some(f)
+            if f.visibility == entity::enums::Visibility::Public && f.status == DbStatus::Ready =>
+        {
+            ctx.shown_to_all()
+        }
+        _ => ctx.caller_dependent(),
+    }
     Ok(visible)
 }
 
@@ -325,6 +333,7 @@ impl AudioFileQuery {
 
     /// Files the caller may see without knowing their id: its own and public ones (all
     /// for an admin, public ones for anonymous callers). `first` is 0 to 100.
+    #[graphql(cache_control(private))]
     async fn audio_files(
         &self,
         ctx: &Context<'_>,
@@ -339,6 +348,7 @@ impl AudioFileQuery {
         let order_by = order_by.unwrap_or_default();
         let state = ctx.state()?;
         let scope = access::list_scope(&ctx.request()?.caller);
+        ctx.caller_dependent();
         let filter: FileFilter = filter.unwrap_or_default().into();
         let by_title = order_by == AudioFileOrder::TitleAsc || filter.title_contains.is_some();
         cache::listing(scope, by_title)

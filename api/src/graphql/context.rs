@@ -33,6 +33,22 @@ pub trait ContextExt {
             r.deps.add(dep);
         }
     }
+
+    /// Records that what this resolver shows is the same for every caller, so the
+    /// response cache may share the answer (if nothing else in it depends on the caller).
+    fn shown_to_all(&self) {
+        if let Ok(r) = self.request() {
+            r.deps.shown_to_all();
+        }
+    }
+
+    /// Records that what this resolver shows depends on the caller: the answer is kept
+    /// for this caller alone.
+    fn caller_dependent(&self) {
+        if let Ok(r) = self.request() {
+            r.deps.caller_dependent();
+        }
+    }
 }
 
 impl ContextExt for Context<'_> {

@@ -87,6 +87,7 @@ pub struct UploadQuery;
 #[Object]
 impl UploadQuery {
     /// What the bucket holds and owes (admins only).
+    #[graphql(cache_control(private))]
     async fn storage_stats(&self, ctx: &Context<'_>) -> ApiResult<StorageStats> {
         let caller = &ctx.request()?.caller;
         access::ensure_authenticated(caller)?;

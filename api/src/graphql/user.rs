@@ -35,6 +35,7 @@ impl User {
     }
 
     /// This user's files that the caller may see, newest first (`first` is 0 to 100).
+    #[graphql(cache_control(private))]
     async fn audio_files(
         &self,
         ctx: &Context<'_>,
@@ -43,6 +44,7 @@ impl User {
     ) -> ApiResult<AudioFileConnection> {
         let first = first.unwrap_or(files::DEFAULT_PAGE_SIZE);
         let scope = access::list_scope(&ctx.request()?.caller);
+        ctx.caller_dependent();
         crate::cache::listing(scope, false)
             .into_iter()
             .for_each(|d| ctx.depends_on(d));
@@ -92,7 +94,9 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// The caller; `null` for anonymous callers.
+    #[graphql(cache_control(private))]
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        ctx.caller_dependent();
         let Some(id) = ctx.request()?.caller.user_id() else {
             return Ok(None);
         };

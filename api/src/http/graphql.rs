@@ -111,13 +111,13 @@ async fn run(
     let mut pending = None;
     if let Some(cache) = cache {
         let variables = serde_json::to_vec(&request.variables).unwrap_or_default();
-        let key = cache.key(
+        let keys = cache.keys(
             &request.query,
             request.operation_name.as_deref(),
             &variables,
             &scope(&caller),
         );
-        match cache.lookup(key, &operation).await {
+        match cache.lookup(keys, &operation).await {
             Ok(body) => {
                 state
                     .metrics
@@ -163,7 +163,9 @@ async fn run(
     {
         match serde_json::to_vec(&response) {
             Ok(body) => {
-                cache.store(pending, &body, &deps).await;
+                cache
+                    .store(pending, &body, &deps, response.cache_control.public)
+                    .await;
                 req.extensions_mut().insert(GraphqlOutcome {
                     operation,
                     caller: caller.kind(),

@@ -149,6 +149,65 @@ async fn a_file_made_private_drops_out_of_cached_public_answers() {
 }
 
 #[tokio::test]
+async fn answers_about_a_public_file_are_shared_and_private_ones_never_are() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    let public = app.upload_id(&alice, wav(440.0), "PUBLIC").await;
+    let private = app.upload_id(&alice, wav(550.0), "PRIVATE").await;
+
+    let for_alice = app.query(Some(&alice), TITLE, json!({"id": public})).await;
+    let before = hits(&app).await;
+    let for_bob = app.query(Some(&bob), TITLE, json!({"id": public})).await;
+    let anonymous = app.query(None, TITLE, json!({"id": public})).await;
+    assert_eq!(for_bob, for_alice);
+    assert_eq!(anonymous, for_alice);
+    assert_eq!(
+        hits(&app).await,
+        before + 2.0,
+        "bob and an anonymous caller get the answer computed for alice"
+    );
+
+    let private_for_alice = app.query(Some(&alice), TITLE, json!({"id": private})).await;
+    assert_eq!(private_for_alice["audioFile"]["visibility"], "PRIVATE");
+    assert!(
+        app.query(Some(&bob), TITLE, json!({"id": private})).await["audioFile"].is_null(),
+        "alice's answer about her private file never reaches bob"
+    );
+
+    app.query(
+        Some(&alice),
+        "mutation($id: ID!) { updateAudioFile(id: $id, input: { visibility: PRIVATE }) { id } }",
+        json!({"id": public}),
+    )
+    .await;
+    assert!(
+        app.query(Some(&bob), TITLE, json!({"id": public})).await["audioFile"].is_null(),
+        "the shared answer goes when the file stops being public"
+    );
+    assert_eq!(
+        app.query(Some(&alice), TITLE, json!({"id": public})).await["audioFile"]["visibility"],
+        "PRIVATE"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_that_names_the_caller_is_never_shared() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bob = app.token("bob", "user");
+    let id = app.upload_id(&alice, wav(440.0), "PUBLIC").await;
+    let mixed = "query Mixed($id: ID!) { me { subject } audioFile(id: $id) { title } }";
+
+    let for_alice = app.query(Some(&alice), mixed, json!({"id": id})).await;
+    let for_bob = app.query(Some(&bob), mixed, json!({"id": id})).await;
+
+    assert_eq!(for_alice["me"]["subject"], "alice");
+    assert_eq!(for_bob["me"]["subject"], "bob");
+    assert_eq!(for_bob["audioFile"], for_alice["audioFile"]);
+}
+
+#[tokio::test]
 async fn a_rename_drops_only_the_answers_that_show_the_file() {
     let app = spawn_app().await;
     let alice = app.token("alice", "user");
