@@ -10,12 +10,14 @@
 //! - `m20261203_000002_uploads_and_deletions`: pending uploads and the deletion queue.
 //! - `m20261204_000001_job_queue`: claiming jobs by due time, declared job outputs, log
 //!   retention.
+//! - `m20261204_000002_log_levels`: log pages filtered by level.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261203_000001_create_core_tables;
 mod m20261203_000002_uploads_and_deletions;
 mod m20261204_000001_job_queue;
+mod m20261204_000002_log_levels;
 
 /// Every migration of wavegate, oldest first.
 pub struct Migrator;
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_create_core_tables::Migration),
             Box::new(m20261203_000002_uploads_and_deletions::Migration),
             Box::new(m20261204_000001_job_queue::Migration),
+            Box::new(m20261204_000002_log_levels::Migration),
         ]
     }
 }

@@ -146,13 +146,17 @@ impl Generations {
         }
     }
 
-    /// A stored answer from Redis (nothing without Redis: the process tier has it).
-    pub async fn load_entry(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+    /// Stored answers from Redis, one per key, in one round trip (nothing without Redis:
+    /// the process tier has them); `None` when Redis does not answer.
+    pub async fn load_entries(&self, keys: &[&[u8; 32]]) -> Option<Vec<Option<Vec<u8>>>> {
         match &self.inner {
             Inner::Local(_) => None,
             Inner::Redis(shared) => {
-                let k = format!("{}r:{}", shared.prefix, hex::encode(key));
-                shared.call(redis::cmd("GET").arg(k)).await.flatten()
+                let mut cmd = redis::cmd("MGET");
+                for key in keys {
+                    cmd.arg(format!("{}r:{}", shared.prefix, hex::encode(key)));
+                }
+                shared.call(&mut cmd).await
             }
         }
     }

@@ -215,10 +215,28 @@ struct Entry {
     expires_ms: i64,
 }
 
+/// One answer held in process: as [`Entry`], with the body ready to send.
+#[derive(Debug)]
+struct Held {
+    body: Bytes,
+    deps: Vec<(String, u64)>,
+    expires_ms: i64,
+}
+
+impl From<Entry> for Held {
+    fn from(e: Entry) -> Self {
+        Self {
+            body: Bytes::from(e.body),
+            deps: e.deps,
+            expires_ms: e.expires_ms,
+        }
+    }
+}
+
 /// The response cache of one instance.
 pub struct ResponseCache {
     /// Answers in process.
-    local: moka::future::Cache<[u8; 32], Arc<Entry>>,
+    local: moka::future::Cache<[u8; 32], Arc<Held>>,
     /// Generation counters (shared through Redis when configured), and answers in Redis.
     generations: Arc<Generations>,
     /// Rows beneath the dataloaders, checked against the same counters.
@@ -266,7 +284,7 @@ impl ResponseCache {
         let evictions = metrics.cache_evictions.clone();
         let local = moka::future::Cache::builder()
             .max_capacity(LOCAL_CAPACITY_BYTES)
-            .weigher(|_, e: &Arc<Entry>| u32::try_from(e.body.len() + 64).unwrap_or(u32::MAX))
+            .weigher(|_, e: &Arc<Held>| u32::try_from(e.body.len() + 64).unwrap_or(u32::MAX))
             .time_to_live(MAX_TTL)
             .eviction_listener(move |_, _, cause| {
                 if cause == moka::notification::RemovalCause::Size {
@@ -338,12 +356,32 @@ impl ResponseCache {
         }
     }
 
-    /// The valid answer under either key, the shared one first.
+    /// The valid answer under either key, the shared one first: from the process tier,
+    /// else both keys from Redis in one round trip. Either answer is right for the caller,
+    /// so which one is found only decides how much is shared.
     async fn valid_either(&self, keys: &Keys) -> Option<Bytes> {
-        match self.valid(&keys.shared).await {
-            Some(body) => Some(body),
-            None => self.valid(&keys.own).await,
+        for key in [&keys.shared, &keys.own] {
+            if let Some(held) = self.local.get(key).await
+                && let Some(body) = self.still_valid(&held).await
+            {
+                return Some(body);
+            }
         }
+        let stored = self
+            .generations
+            .load_entries(&[&keys.shared, &keys.own])
+            .await?;
+        for (key, raw) in [keys.shared, keys.own].into_iter().zip(stored) {
+            let Some(entry) = raw.and_then(|r| serde_json::from_slice::<Entry>(&r).ok()) else {
+                continue;
+            };
+            let held = Arc::new(Held::from(entry));
+            if let Some(body) = self.still_valid(&held).await {
+                self.local.insert(key, held).await;
+                return Some(body);
+            }
+        }
+        None
     }
 
     /// A valid stored answer for `keys`, or what it takes to store one after computing it.
@@ -375,30 +413,18 @@ impl ResponseCache {
         }))
     }
 
-    /// The stored answer for `key` if it is still valid.
-    async fn valid(&self, key: &[u8; 32]) -> Option<Bytes> {
-        let now = Utc::now().timestamp_millis();
-        let entry = match self.local.get(key).await {
-            Some(e) => e,
-            None => Arc::new(
-                serde_json::from_slice::<Entry>(&self.generations.load_entry(key).await?).ok()?,
-            ),
-        };
-        if entry.expires_ms <= now {
+    /// The body of `held` if it has not expired and none of its counters has moved.
+    async fn still_valid(&self, held: &Held) -> Option<Bytes> {
+        if held.expires_ms <= Utc::now().timestamp_millis() {
             return None;
         }
-        let names: Vec<&str> = entry.deps.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = held.deps.iter().map(|(n, _)| n.as_str()).collect();
         let current = self.generations.current(&names).await?;
-        if !entry
-            .deps
+        held.deps
             .iter()
             .zip(current)
             .all(|((_, stored), now)| *stored == now)
-        {
-            return None;
-        }
-        self.local.insert(*key, entry.clone()).await;
-        Some(Bytes::from(entry.body.clone()))
+            .then(|| held.body.clone())
     }
 
     /// Counts a lookup, in total and per operation.
@@ -463,7 +489,7 @@ impl ResponseCache {
         if let Ok(raw) = serde_json::to_vec(&entry) {
             self.generations.save_entry(&key, raw, ttl).await;
         }
-        self.local.insert(key, Arc::new(entry)).await;
+        self.local.insert(key, Arc::new(Held::from(entry))).await;
     }
 }
 

@@ -18,9 +18,13 @@ use crate::error::{ApiError, ApiResult};
 
 /// Largest `operations` or `map` field.
 const MAX_JSON_FIELD_BYTES: u64 = 1024 * 1024;
-/// Chunks in flight between the parser and the spooling thread (each up to the size of
-/// what the connection delivered, typically tens of KiB).
-const SPOOL_QUEUE: usize = 32;
+/// Chunks waiting between actix's payload and the parser, beyond one per sender. Kept
+/// minimal: the parser takes every chunk waiting at once into one buffer, so a longer
+/// queue lets a fast client grow it (to tens of MiB with 16).
+const PAYLOAD_QUEUE: usize = 1;
+/// Chunks in flight between the parser and the spooling thread (each what the parser
+/// found in one read, a few hundred KiB at most with the queue above).
+const SPOOL_QUEUE: usize = 4;
 /// Buffer of the spool file's writer.
 const SPOOL_BUFFER_BYTES: usize = 1024 * 1024;
 
@@ -64,7 +68,8 @@ pub async fn receive(
         .map_err(|e| ApiError::bad_input(format!("multipart body: {e}")))?;
 
     // actix's payload is bound to its thread; the parser wants a `Send` stream.
-    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let (mut tx, rx) =
+        futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(PAYLOAD_QUEUE);
     actix_web::rt::spawn(async move {
         let mut payload = payload;
         while let Some(item) = payload.next().await {

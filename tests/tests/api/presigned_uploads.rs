@@ -433,6 +433,7 @@ async fn a_storage_outage_during_completion_loses_nothing() {
 
 #[tokio::test]
 async fn a_storage_outage_during_deletion_delays_the_removal_without_losing_it() {
+    use sea_orm::EntityTrait;
     let app = spawn_app().await;
     if !app.can_play_outage() {
         eprintln!("skipped: only the embedded S3 server can be switched off to play an outage");
@@ -453,6 +454,10 @@ async fn a_storage_outage_during_deletion_delays_the_removal_without_losing_it()
     let queued = wavegate::service::deletions::pending(&app.state.db)
         .await
         .unwrap();
+    let queue_rows = entity::storage_deletion::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
     app.set_storage_up(true);
     let still_there = app.object_keys().await.len();
     let emptied = wavegate_tests::eventually(Duration::from_secs(20), async || {
@@ -465,7 +470,7 @@ async fn a_storage_outage_during_deletion_delays_the_removal_without_losing_it()
         "the delete succeeds while storage is down"
     );
     assert!(app.query(Some(&alice), STATUS, json!({"id": id})).await["audioFile"].is_null());
-    assert_eq!(queued, 1, "the removal waits in the queue");
+    assert_eq!(queued, 1, "the removal waits in the queue: {queue_rows:?}");
     assert_eq!(still_there, 1);
     assert!(emptied, "the object goes once storage is back");
     assert_eq!(
