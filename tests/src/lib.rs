@@ -500,6 +500,13 @@ impl TestApp {
             .store(up, Ordering::SeqCst);
     }
 
+    /// The bytes behind a presigned GET `url`.
+    pub async fn download(&self, url: &str) -> Vec<u8> {
+        let resp = self.http.get(url).send().await.expect("GET the URL");
+        assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+        resp.bytes().await.expect("the body").to_vec()
+    }
+
     /// Keys of every object in the test's bucket.
     pub async fn object_keys(&self) -> Vec<String> {
         list_keys(&self.s3(), &self.bucket)

@@ -600,27 +600,20 @@ mod tests {
         mixed.shown_to_all();
         mixed.caller_dependent();
 
-        let Err(Some(p)) = c
-            .lookup(c.keys(query, Some("A"), b"", "user:alice"), "t")
-            .await
-        else {
-            return Err("a first lookup is a miss that may be stored".into());
-        };
-        c.store(p, b"{\"data\":1}", &public, true).await;
-        let Err(Some(p)) = c
-            .lookup(c.keys(query, Some("B"), b"", "user:alice"), "t")
-            .await
-        else {
-            return Err("a first lookup is a miss that may be stored".into());
-        };
-        c.store(p, b"{\"data\":2}", &mixed, true).await;
-        let Err(Some(p)) = c
-            .lookup(c.keys(query, Some("C"), b"", "user:alice"), "t")
-            .await
-        else {
-            return Err("a first lookup is a miss that may be stored".into());
-        };
-        c.store(p, b"{\"data\":3}", &public, false).await;
+        // Alice's answers to three operations, each stored after its miss.
+        for (op, deps, hinted_public) in [
+            ("A", &public, true),
+            ("B", &mixed, true),
+            ("C", &public, false),
+        ] {
+            let Err(Some(p)) = c
+                .lookup(c.keys(query, Some(op), b"", "user:alice"), "t")
+                .await
+            else {
+                return Err("a first lookup is a miss that may be stored".into());
+            };
+            c.store(p, b"{\"data\":1}", deps, hinted_public).await;
+        }
 
         let for_bob = |op| c.keys(query, Some(op), b"", "user:bob");
         assert!(

@@ -128,16 +128,7 @@ async fn a_job_runs_from_queue_to_downloadable_renditions() {
     assert_eq!(renditions[0]["bitrate"], 128000);
     assert_eq!(renditions[0]["sizeBytes"], rendition.len());
     let url = renditions[0]["downloadUrl"]["url"].as_str().unwrap();
-    let downloaded = app
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(downloaded.as_ref(), rendition.as_slice());
+    assert_eq!(app.download(url).await, rendition);
 }
 
 #[tokio::test]

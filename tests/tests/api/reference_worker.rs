@@ -25,6 +25,20 @@ fn worker(app: &TestApp, kinds: &[&str]) -> WorkerConfig {
     }
 }
 
+/// A file of `token`'s caller with one queued job of `kind`; returns the file's id.
+async fn uploaded_with_job(app: &TestApp, token: &str, kind: &str) -> String {
+    let file = app
+        .upload_id(token, wavegate_tests::fixtures::wav(440.0), "PRIVATE")
+        .await;
+    app.query(
+        Some(token),
+        "mutation($id: ID!, $kind: String!) { enqueueJob(audioFileId: $id, kind: $kind) { id } }",
+        json!({"id": file, "kind": kind}),
+    )
+    .await;
+    file
+}
+
 /// Whether ffmpeg decodes `bytes` (written with `ext`) to the end without error.
 fn decodes(bytes: &[u8], ext: &str) -> bool {
     let dir = tempfile::tempdir().unwrap();
@@ -83,15 +97,7 @@ async fn the_reference_worker_makes_renditions_that_download_and_decode() {
     for r in seen["renditions"].as_array().unwrap() {
         let format = r["format"].as_str().unwrap().to_owned();
         let url = r["downloadUrl"]["url"].as_str().unwrap();
-        let bytes = app
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = app.download(url).await;
         assert_eq!(bytes.len() as i64, r["sizeBytes"].as_i64().unwrap());
         match format.as_str() {
             "mp3-128" => {
@@ -127,15 +133,7 @@ async fn a_job_of_a_kind_the_worker_does_not_know_fails_for_good() {
     }
     let app = spawn_app_with(Options::default()).await;
     let alice = app.token("alice", "user");
-    let file = app
-        .upload_id(&alice, wavegate_tests::fixtures::wav(440.0), "PRIVATE")
-        .await;
-    app.query(
-        Some(&alice),
-        "mutation($id: ID!) { enqueueJob(audioFileId: $id, kind: \"loudness\") { id } }",
-        json!({"id": file}),
-    )
-    .await;
+    let file = uploaded_with_job(&app, &alice, "loudness").await;
 
     run_once(&worker(&app, &["loudness"])).await.unwrap();
     let job = app
@@ -166,15 +164,7 @@ async fn a_download_that_fails_puts_the_job_back_for_a_retry() {
         return;
     }
     let alice = app.token("alice", "user");
-    let file = app
-        .upload_id(&alice, wavegate_tests::fixtures::wav(440.0), "PRIVATE")
-        .await;
-    app.query(
-        Some(&alice),
-        "mutation($id: ID!) { enqueueJob(audioFileId: $id, kind: \"transcode\") { id } }",
-        json!({"id": file}),
-    )
-    .await;
+    let file = uploaded_with_job(&app, &alice, "transcode").await;
 
     app.set_storage_up(false);
     let outcome = run_once(&worker(&app, &["transcode"])).await;

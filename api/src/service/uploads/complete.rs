@@ -48,15 +48,7 @@ pub async fn complete(
         Ok(Err(Refusal(reason))) => reject(state, file, &row, reason).await,
         Err(e) => {
             // Not there yet, or storage failed: back to pending, nothing lost.
-            set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
-            state
-                .file_changed(
-                    file.owner_id,
-                    file.id,
-                    false,
-                    crate::cache::Change::Membership,
-                )
-                .await;
+            back_to_pending(state, &file).await?;
             Err(e)
         }
     }
@@ -144,15 +136,7 @@ async fn finish(
     if known.is_none() {
         deletions::cancel(&state.db, &original).await?;
         if let Err(e) = state.storage.copy(&row.staging_key, &original).await {
-            set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
-            state
-                .file_changed(
-                    file.owner_id,
-                    file.id,
-                    false,
-                    crate::cache::Change::Membership,
-                )
-                .await;
+            back_to_pending(state, &file).await?;
             return Err(e);
         }
     }
@@ -212,4 +196,19 @@ async fn reject(
         )
         .await;
     Ok(rejected)
+}
+
+/// Puts a file whose completion failed short of a verdict back to `PENDING_UPLOAD`, so
+/// the client may complete it again; nothing it uploaded is lost.
+async fn back_to_pending(state: &AppState, file: &audio_file::Model) -> ApiResult<()> {
+    set_status(&state.db, file.id, AudioStatus::PendingUpload).await?;
+    state
+        .file_changed(
+            file.owner_id,
+            file.id,
+            false,
+            crate::cache::Change::Membership,
+        )
+        .await;
+    Ok(())
 }
