@@ -266,6 +266,10 @@ pub struct Keys {
     pub own: [u8; 32],
 }
 
+/// The version of what an entry holds and depends on, hashed into every key: answers
+/// stored by an older wavegate sharing the Redis (during a rolling deploy) are not read.
+const KEY_FORMAT: &[u8] = b"entries-v2";
+
 /// The scope of answers kept for every caller; no caller scope is spelled like it (they
 /// are `anonymous` or `<role>:<subject>`).
 const SHARED_SCOPE: &str = "shared";
@@ -330,6 +334,7 @@ impl ResponseCache {
     ) -> [u8; 32] {
         let mut h = Sha256::new();
         for part in [
+            KEY_FORMAT,
             &self.schema[..],
             query.as_bytes(),
             operation.unwrap_or("").as_bytes(),
@@ -420,11 +425,13 @@ impl ResponseCache {
         }
         let names: Vec<&str> = held.deps.iter().map(|(n, _)| n.as_str()).collect();
         let current = self.generations.current(&names).await?;
-        held.deps
-            .iter()
-            .zip(current)
-            .all(|((_, stored), now)| *stored == now)
-            .then(|| held.body.clone())
+        let unmoved = current.len() == held.deps.len()
+            && held
+                .deps
+                .iter()
+                .zip(current)
+                .all(|((_, stored), now)| *stored == now);
+        unmoved.then(|| held.body.clone())
     }
 
     /// Counts a lookup, in total and per operation.

@@ -87,8 +87,10 @@ pub fn is_multipart(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
-            ct.get(..19)
-                .is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data"))
+            // Every multipart type, not only form-data: async-graphql's own reader would
+            // take the others, without this receiver's limits.
+            ct.get(..10)
+                .is_some_and(|p| p.eq_ignore_ascii_case("multipart/"))
         })
 }
 

@@ -1,20 +1,19 @@
 //! The GraphQL multipart request (the spec behind `Upload`), received in one pass: each
-//! file is spooled to a temporary file and hashed on the way, on a blocking thread beside
-//! the one parsing the body, so the bytes are never read again just to hash them.
+//! file is spooled to a temporary file and hashed on the way
+//! ([`crate::storage::spool`]), so the bytes are never read again just to hash them.
 //!
 //! async-graphql's own receiver feeds the parser 2 KiB at a time and leaves hashing to a
 //! second pass over the spool; for a large upload those two cost more than storing it.
 
 use std::collections::HashMap;
-use std::io::{Seek, Write};
 
 use actix_web::web;
 use async_graphql::UploadValue;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
+use crate::storage::spool::Spool;
 
 /// Largest `operations` or `map` field.
 const MAX_JSON_FIELD_BYTES: u64 = 1024 * 1024;
@@ -22,11 +21,6 @@ const MAX_JSON_FIELD_BYTES: u64 = 1024 * 1024;
 /// minimal: the parser takes every chunk waiting at once into one buffer, so a longer
 /// queue lets a fast client grow it (to tens of MiB with 16).
 const PAYLOAD_QUEUE: usize = 1;
-/// Chunks in flight between the parser and the spooling thread (each what the parser
-/// found in one read, a few hundred KiB at most with the queue above).
-const SPOOL_QUEUE: usize = 4;
-/// Buffer of the spool file's writer.
-const SPOOL_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// Size and SHA-256 of one spooled upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,24 +155,8 @@ async fn spool(
     field: &mut multer::Field<'_>,
     max_bytes: u64,
 ) -> ApiResult<(std::fs::File, UploadDigest)> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(SPOOL_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || {
-        let file = tempfile::tempfile()?;
-        let mut out = std::io::BufWriter::with_capacity(SPOOL_BUFFER_BYTES, file);
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(&chunk);
-            out.write_all(&chunk)?;
-            size += chunk.len() as u64;
-        }
-        let mut file = out.into_inner().map_err(|e| e.into_error())?;
-        file.rewind()?;
-        let sha256 = hex::encode(hasher.finalize());
-        Ok::<_, std::io::Error>((file, UploadDigest { size, sha256 }))
-    });
-
     // Parse and hand over; a parse error or an oversized field stops the writer too.
+    let spool = Spool::start();
     let mut received = 0u64;
     let outcome = loop {
         match field.chunk().await {
@@ -187,18 +165,25 @@ async fn spool(
                 if received > max_bytes {
                     break Err(too_large(max_bytes));
                 }
-                if tx.send(chunk).await.is_err() {
-                    break Err(ApiError::internal("upload spool stopped"));
+                if spool.write(chunk).await.is_err() {
+                    // The writer stopped on an I/O error, which `finish` returns.
+                    break Ok(());
                 }
             }
             Ok(None) => break Ok(()),
             Err(e) => break Err(refusal(e)),
         }
     };
-    drop(tx);
-    let written = writer.await.map_err(ApiError::internal)?;
+    let written = spool.finish().await;
     outcome?;
-    written.map_err(ApiError::internal)
+    let written = written.map_err(ApiError::internal)?;
+    Ok((
+        written.file,
+        UploadDigest {
+            size: written.size,
+            sha256: written.sha256,
+        },
+    ))
 }
 
 fn too_large(max_bytes: u64) -> ApiError {

@@ -86,7 +86,13 @@ pub async fn store_upload(
 
     // Hash what arrived, unless that was done on the way in.
     let (file, size, sha256) = match upload.digest {
-        Some(d) => (upload.file, d.size, d.sha256),
+        Some(d) => {
+            // Copies of one spooled file (a file mapped to several variables) share its
+            // position: start from the beginning whatever an earlier copy read.
+            let mut file = upload.file;
+            file.rewind().map_err(ApiError::internal)?;
+            (file, d.size, d.sha256)
+        }
         None => hash_file(upload.file).await.map_err(ApiError::internal)?,
     };
     if size == 0 {

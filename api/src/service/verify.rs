@@ -44,14 +44,8 @@ pub async fn object(state: &AppState, key: &str, expected: Expected<'_>) -> ApiR
     }
 
     // Hash on the way to a temporary file, then probe that file.
-    let spool = tempfile::NamedTempFile::new().map_err(ApiError::internal)?;
-    let (path, mut sink) = {
-        let std_file = spool.reopen().map_err(ApiError::internal)?;
-        (spool.path().to_owned(), tokio::fs::File::from_std(std_file))
-    };
-    let (len, sha256) = state.storage.stream_to(key, &mut sink).await?;
-    drop(sink);
-    if len != size || sha256 != expected.sha256 {
+    let spooled = state.storage.spool(key).await?;
+    if spooled.size != size || spooled.sha256 != expected.sha256 {
         return Ok(Checked::Refused(
             "SHA-256 of the bytes does not match the declared one".to_owned(),
         ));
@@ -62,11 +56,9 @@ pub async fn object(state: &AppState, key: &str, expected: Expected<'_>) -> ApiR
     let content_type = expected.content_type.to_owned();
     let filename = expected.filename.to_owned();
     let probed = tokio::task::spawn_blocking(move || {
-        let reader = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        let _keep = spool;
         probe::probe(
-            std::io::BufReader::new(reader),
-            len,
+            std::io::BufReader::new(spooled.file),
+            spooled.size,
             &content_type,
             &filename,
             decode,

@@ -10,6 +10,7 @@
 pub mod embedded;
 pub mod layout;
 pub mod presign;
+pub mod spool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -354,15 +355,8 @@ impl Storage {
             .map(|_| ())
     }
 
-    /// Streams the object at `key` into `sink` chunk by chunk; returns (bytes, SHA-256).
-    pub async fn stream_to(
-        &self,
-        key: &str,
-        sink: &mut tokio::fs::File,
-    ) -> ApiResult<(u64, String)> {
-        use sha2::Digest;
-        use tokio::io::AsyncWriteExt;
-
+    /// Streams the object at `key` into a temporary file, hashing it on the way.
+    pub async fn spool(&self, key: &str) -> ApiResult<spool::Spooled> {
         let res = self
             .client
             .get_object()
@@ -371,15 +365,24 @@ impl Storage {
             .send()
             .await;
         let mut body = self.check("get_object", res)?.body;
-        let mut hasher = sha2::Sha256::new();
-        let mut len = 0u64;
-        while let Some(chunk) = body.try_next().await.map_err(ApiError::storage)? {
-            hasher.update(&chunk);
-            len += chunk.len() as u64;
-            sink.write_all(&chunk).await.map_err(ApiError::internal)?;
+        let spool = spool::Spool::start();
+        let mut received = Ok(());
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    if spool.write(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    received = Err(ApiError::storage(e));
+                    break;
+                }
+            }
         }
-        sink.flush().await.map_err(ApiError::internal)?;
-        Ok((len, hex::encode(hasher.finalize())))
+        let written = spool.finish().await.map_err(ApiError::internal)?;
+        received.map(|()| written)
     }
 
     /// Sets the bucket's CORS rules so browsers on `origins` can PUT and GET through

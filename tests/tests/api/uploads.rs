@@ -158,3 +158,113 @@ async fn uploads_past_the_quota_are_refused() {
     );
     assert_eq!(app.object_keys().await.len(), 1);
 }
+
+/// A GraphQL multipart body of one file mapped to `paths`, under `content_type`.
+fn multipart_body(query: &str, paths: &[&str], file: &[u8]) -> Vec<u8> {
+    let b = "wavegate-test-boundary";
+    let variables: serde_json::Map<String, serde_json::Value> = paths
+        .iter()
+        .map(|p| (p.trim_start_matches("variables.").to_owned(), json!(null)))
+        .collect();
+    let operations = json!({"query": query, "variables": variables});
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{}\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"take.wav\"\r\n\
+         Content-Type: audio/wav\r\n\r\n",
+        json!({"0": paths})
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    body
+}
+
+#[tokio::test]
+async fn multipart_bodies_are_held_to_the_size_limit_or_refused_whatever_their_type() {
+    let app = spawn_app_with(Options {
+        settings: vec![("WAVEGATE_MAX_UPLOAD_BYTES", "1000".into())],
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    let query = "mutation($file: Upload!) { uploadAudio(file: $file) { id } }";
+    let body = multipart_body(query, &["variables.file"], &wav(440.0));
+    assert!(wav(440.0).len() > 1000);
+
+    for subtype in ["form-data", "mixed", "related"] {
+        let answer: serde_json::Value = app
+            .http
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&alice)
+            .header(
+                "content-type",
+                format!("multipart/{subtype}; boundary=wavegate-test-boundary"),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "multipart/{subtype}: {answer}"
+        );
+        // Form data is held to the limit; other multipart types are not GraphQL uploads
+        // and are refused before any file is read.
+        let expected = if subtype == "form-data" {
+            "larger than 1000 bytes"
+        } else {
+            "not multipart/form-data"
+        };
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "multipart/{subtype}: {answer}"
+        );
+    }
+    let files = app
+        .query(Some(&alice), "{ audioFiles { totalCount } }", json!({}))
+        .await;
+    assert_eq!(files["audioFiles"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn one_file_mapped_to_two_uploads_is_stored_whole_for_both() {
+    let app = spawn_app().await;
+    let alice = app.token("alice", "user");
+    let bytes = wav(440.0);
+    let query = "mutation($a: Upload!, $b: Upload!) {
+        a: uploadAudio(file: $a) { status sizeBytes sha256 }
+        b: uploadAudio(file: $b) { status sizeBytes sha256 } }";
+    let answer: serde_json::Value = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&alice)
+        .header(
+            "content-type",
+            "multipart/form-data; boundary=wavegate-test-boundary",
+        )
+        .body(multipart_body(
+            query,
+            &["variables.a", "variables.b"],
+            &bytes,
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    for alias in ["a", "b"] {
+        let file = &answer["data"][alias];
+        assert_eq!(file["status"], "READY", "{answer}");
+        assert_eq!(file["sizeBytes"], bytes.len(), "{answer}");
+        assert_eq!(file["sha256"], sha, "{answer}");
+    }
+}

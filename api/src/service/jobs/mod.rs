@@ -96,12 +96,17 @@ pub async fn logs(
     if let Some(level) = min_level {
         condition = condition.add(L::Level.gte(level));
     }
-    // The job is matched as a range of one and the lines ordered by (job, id), which only
-    // the job's indexes provide. Matched by equality and ordered by id alone, PostgreSQL
+    // On PostgreSQL the job is matched as a range of one and the lines ordered by (job,
+    // id), which only the job's indexes provide. Matched by equality and ordered by id alone, PostgreSQL
     // may walk the primary key instead, expecting a job with most of the table's lines to
     // be spread through it; when those lines are the newest, that walk passes every older
     // line first (50 ms for a first page behind 300,000 lines of other jobs).
-    let mut scan = Condition::all().add(L::JobId.between(job_id, job_id));
+    let job = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => L::JobId.between(job_id, job_id),
+        // SQLite plans a range of one as a range, and would then not seek to `after`.
+        _ => L::JobId.eq(job_id),
+    };
+    let mut scan = Condition::all().add(job);
     if let Some(level) = min_level {
         scan = scan.add(L::Level.gte(level));
     }
