@@ -159,7 +159,7 @@ async fn uploads_past_the_quota_are_refused() {
     assert_eq!(app.object_keys().await.len(), 1);
 }
 
-/// A GraphQL multipart body of one file mapped to `paths`, under `content_type`.
+/// A GraphQL multipart body of one file mapped to `paths`.
 fn multipart_body(query: &str, paths: &[&str], file: &[u8]) -> Vec<u8> {
     let b = "wavegate-test-boundary";
     let variables: serde_json::Map<String, serde_json::Value> = paths
@@ -180,6 +180,29 @@ fn multipart_body(query: &str, paths: &[&str], file: &[u8]) -> Vec<u8> {
     body
 }
 
+/// Posts `body` (from [`multipart_body`]) to `/graphql` as `multipart/<subtype>`.
+async fn post_multipart(
+    app: &wavegate_tests::TestApp,
+    token: &str,
+    subtype: &str,
+    body: Vec<u8>,
+) -> serde_json::Value {
+    app.http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/{subtype}; boundary=wavegate-test-boundary"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn multipart_bodies_are_held_to_the_size_limit_or_refused_whatever_their_type() {
     let app = spawn_app_with(Options {
@@ -192,21 +215,7 @@ async fn multipart_bodies_are_held_to_the_size_limit_or_refused_whatever_their_t
     assert!(wav(440.0).len() > 1000);
 
     for subtype in ["form-data", "mixed", "related"] {
-        let answer: serde_json::Value = app
-            .http
-            .post(format!("{}/graphql", app.address))
-            .bearer_auth(&alice)
-            .header(
-                "content-type",
-                format!("multipart/{subtype}; boundary=wavegate-test-boundary"),
-            )
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = post_multipart(&app, &alice, subtype, body.clone()).await;
         assert_eq!(
             answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
             "multipart/{subtype}: {answer}"
@@ -240,25 +249,8 @@ async fn one_file_mapped_to_two_uploads_is_stored_whole_for_both() {
     let query = "mutation($a: Upload!, $b: Upload!) {
         a: uploadAudio(file: $a) { status sizeBytes sha256 }
         b: uploadAudio(file: $b) { status sizeBytes sha256 } }";
-    let answer: serde_json::Value = app
-        .http
-        .post(format!("{}/graphql", app.address))
-        .bearer_auth(&alice)
-        .header(
-            "content-type",
-            "multipart/form-data; boundary=wavegate-test-boundary",
-        )
-        .body(multipart_body(
-            query,
-            &["variables.a", "variables.b"],
-            &bytes,
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = multipart_body(query, &["variables.a", "variables.b"], &bytes);
+    let answer = post_multipart(&app, &alice, "form-data", body).await;
 
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
     for alias in ["a", "b"] {
