@@ -366,23 +366,22 @@ impl Storage {
             .await;
         let mut body = self.check("get_object", res)?.body;
         let spool = spool::Spool::start();
-        let mut received = Ok(());
-        loop {
+        let received = loop {
             match body.try_next().await {
                 Ok(Some(chunk)) => {
                     if spool.write(chunk).await.is_err() {
-                        break;
+                        // The writer stopped on an I/O error, which `finish` returns.
+                        break Ok(());
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    received = Err(ApiError::storage(e));
-                    break;
-                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(ApiError::storage(e)),
             }
-        }
-        let written = spool.finish().await.map_err(ApiError::internal)?;
-        received.map(|()| written)
+        };
+        // A storage error first: it is the cause when both happen.
+        let written = spool.finish().await;
+        received?;
+        written.map_err(ApiError::internal)
     }
 
     /// Sets the bucket's CORS rules so browsers on `origins` can PUT and GET through
